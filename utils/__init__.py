@@ -1,0 +1,9 @@
+"""Shared, tested helpers for the Dropout in Depth chapters, assignments and tests."""
+
+import os
+
+# Keras 3 must run on TensorFlow in this book, whatever ~/.keras/keras.json says, and TensorFlow's
+# C++ start-up chatter (CPU feature notes) should not bury the output a reader is looking for.
+# Both must be set before Keras or TensorFlow is first imported; a value the user set wins.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,1 @@
+"""Build and test tooling for the book itself (not imported by chapters)."""

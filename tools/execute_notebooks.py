@@ -1,0 +1,63 @@
+"""Re-execute notebooks top to bottom in a fresh kernel and store their outputs: `make notebooks`.
+
+Usage: python -m tools.execute_notebooks [NOTEBOOK ...]   (default: every notebook in _toc.yml)
+A notebook is only rewritten when its whole run succeeded, so a failure never leaves it half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from tools.toc import ROOT, toc_notebooks
+
+NOTEBOOK_BUDGET_S = 90.0  # each notebook must run in this time on a 2-core laptop CPU
+CELL_TIMEOUT_S = 600
+
+
+def execute(path: Path) -> float:
+    """Execute one notebook in place from a fresh kernel; return the wall time in seconds."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,  # timings would make every re-run a spurious diff
+    )
+    start = time.perf_counter()
+    client.execute()
+    elapsed = time.perf_counter() - start
+    fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=path.parent)
+    os.close(fd)
+    try:
+        nbformat.write(notebook, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return elapsed
+
+
+def main(argv: list[str]) -> int:
+    """Execute the named notebooks (or all in the table of contents) and report their times."""
+    paths = [Path(arg).resolve() for arg in argv] or toc_notebooks()
+    over_budget = []
+    for path in paths:
+        print(f"executing {path.relative_to(ROOT)} ...", flush=True)
+        elapsed = execute(path)
+        flag = "" if elapsed <= NOTEBOOK_BUDGET_S else f"  OVER the {NOTEBOOK_BUDGET_S:.0f} s budget"
+        print(f"  done in {elapsed:.1f} s{flag}", flush=True)
+        if flag:
+            over_budget.append(path)
+    return 1 if over_budget else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

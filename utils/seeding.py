@@ -5,15 +5,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
+from numbers import Integral
 
 import numpy as np
 
-MAX_SEED = 2**32 - 1
+MAX_SEED = 2**32 - 1  # the largest seed NumPy's legacy RandomState (used by scikit-learn) accepts
 
 
-def _check_seed(seed: int) -> int:
-    """Return `seed` if it is an int in [0, 2**32 - 1]; raise a clear error otherwise."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+def check_seed(seed: int) -> int:
+    """Return `seed` as an int if it is an integer in [0, 2**32 - 1]; raise a clear error otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}")
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
@@ -27,7 +28,7 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> np.random.Gener
     modes, so that a run gives bit-identical numbers when it is repeated on the same machine.
     Frameworks that are not installed are skipped.
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)  # for subprocesses; this interpreter's hashing is fixed at start-up
     random.seed(seed)
     np.random.seed(seed)

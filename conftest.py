@@ -9,12 +9,17 @@ from pathlib import Path
 import pytest
 from nbval.plugin import IPyNbCell
 
-from tools.execute_notebooks import NOTEBOOK_BUDGET_S
+from tools.execute_notebooks import NOTEBOOK_BUDGET_S, prepare_kernel_environment
 from tools.nbimages import compare_pngs
 from tools.toc import toc_notebooks
 
 TOC_NOTEBOOKS = {path.resolve() for path in toc_notebooks()}
 _notebook_seconds: dict[str, float] = defaultdict(float)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give nbval's kernels the same environment `make notebooks` gives its kernels."""
+    prepare_kernel_environment()
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -15,11 +15,19 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-import utils  # noqa: F401  (sets the environment kernels inherit: Keras backend, quiet TensorFlow)
 from tools.toc import ROOT, toc_notebooks
+from utils.progress import QUIET_ENV
 
 NOTEBOOK_BUDGET_S = 90.0  # each notebook must run in this time on a 2-core laptop CPU
 CELL_TIMEOUT_S = 600
+
+
+def prepare_kernel_environment() -> None:
+    """Set what every kernel the tooling starts inherits: the utils defaults (Keras backend, quiet TensorFlow) and
+    no progress bars, so that stored outputs hold nothing that changes from run to run."""
+    import utils  # noqa: F401  (importing it sets its environment defaults)
+
+    os.environ[QUIET_ENV] = "1"
 
 
 def execute(path: Path) -> float:
@@ -48,6 +56,7 @@ def execute(path: Path) -> float:
 
 def main(argv: list[str]) -> int:
     """Execute the named notebooks (or all in the table of contents) and report their times."""
+    prepare_kernel_environment()
     paths = [Path(arg).resolve() for arg in argv] or toc_notebooks()
     over_budget = []
     for path in paths:

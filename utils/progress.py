@@ -1,0 +1,19 @@
+"""Progress bars for learners, and none in the book's stored outputs, where they would only be noise."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+# The book's tooling (make notebooks, the tests) sets this, so stored and re-run outputs hold no timings.
+QUIET_ENV = "DROPOUT_IN_DEPTH_NO_PROGRESS"
+
+
+def progress(iterable: Iterable[T], **kwargs) -> Iterable[T]:
+    """Wrap `iterable` in a tqdm progress bar, unless QUIET_ENV is set to 1."""
+    return tqdm(iterable, disable=os.environ.get(QUIET_ENV) == "1", **kwargs)

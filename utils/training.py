@@ -1,0 +1,103 @@
+"""Small PyTorch models and one training loop, shared by every chapter that trains a classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from utils.dropout import check_rate
+from utils.progress import progress
+
+History = dict[str, list[float]]
+
+
+def make_mlp(n_in: int, hidden: Sequence[int], n_out: int, *, drop_rate: float = 0.0,
+             input_drop_rate: float = 0.0) -> nn.Sequential:
+    """Build a ReLU MLP with dropout `input_drop_rate` on its inputs and `drop_rate` after each hidden layer."""
+    sizes = [n_in, *hidden, n_out]
+    if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in sizes):
+        raise ValueError(f"layer sizes must be positive integers, got n_in={n_in}, hidden={list(hidden)}, n_out={n_out}")
+    check_rate(drop_rate)
+    check_rate(input_drop_rate)
+    layers: list[nn.Module] = [nn.Dropout(input_drop_rate)] if input_drop_rate else []
+    for width_in, width_out in zip(sizes[:-2], sizes[1:-1]):
+        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        if drop_rate:
+            layers.append(nn.Dropout(drop_rate))
+    layers.append(nn.Linear(sizes[-2], sizes[-1]))
+    return nn.Sequential(*layers)
+
+
+def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Convert a NumPy split to float32 inputs and int64 labels, checking that they match."""
+    if len(x) != len(y):
+        raise ValueError(f"got {len(x)} inputs but {len(y)} labels")
+    return torch.as_tensor(np.asarray(x, dtype=np.float32)), torch.as_tensor(np.asarray(y, dtype=np.int64))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Return (mean cross-entropy, accuracy) of `model` in eval mode; the model's mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    inputs, labels = _tensors(x, y)
+    logits = model(inputs)
+    model.train(was_training)
+    loss = nn.functional.cross_entropy(logits, labels).item()
+    accuracy = (logits.argmax(dim=1) == labels).float().mean().item()
+    return loss, accuracy
+
+
+@torch.no_grad()
+def apply_max_norm(model: nn.Module, max_norm: float) -> None:
+    """Rescale every unit's incoming weight vector whose L2 norm exceeds `max_norm` back onto the ball."""
+    for layer in model.modules():
+        if isinstance(layer, nn.Linear):
+            layer.weight.copy_(torch.renorm(layer.weight, p=2, dim=0, maxnorm=max_norm))
+
+
+def train_classifier(
+    model: nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 0.05,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    max_norm: float | None = None,
+    seed: int = 0,
+    label: str = "training",
+) -> History:
+    """Train with SGD on cross-entropy; return per-epoch loss and accuracy on train (and val), measured in eval mode.
+
+    The minibatch order comes from `seed`, so equal seeds and equal initial weights give identical runs.
+    The model is left in eval mode.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
+    if max_norm is not None and max_norm <= 0:
+        raise ValueError(f"max_norm must be positive, got {max_norm}")
+    inputs, labels = _tensors(*train)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    history: History = {"loss": [], "accuracy": []} | ({"val_loss": [], "val_accuracy": []} if val else {})
+    for _ in progress(range(epochs), desc=label, unit="epoch"):
+        model.train()
+        for batch in torch.randperm(len(inputs), generator=generator).split(batch_size):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(inputs[batch]), labels[batch]).backward()
+            optimizer.step()
+            if max_norm is not None:
+                apply_max_norm(model, max_norm)
+        for prefix, split in (("", train), ("val_", val)):
+            if split is not None:
+                loss, accuracy = evaluate(model, *split)
+                history[f"{prefix}loss"].append(loss)
+                history[f"{prefix}accuracy"].append(accuracy)
+    model.eval()
+    return history

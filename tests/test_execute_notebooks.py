@@ -17,7 +17,9 @@ def _notebook(path, *sources):
 
 def test_a_successful_run_is_stored_in_order(tmp_path):
     path = _notebook(tmp_path / "ok.ipynb", "x = 6 * 7", "print(x)", "import utils; utils.__name__")
+    path.chmod(0o644)
     execute(path)
+    assert path.stat().st_mode & 0o777 == 0o644  # permissions survive the atomic replace
     cells = nbformat.read(path, as_version=4).cells
     assert [cell.execution_count for cell in cells] == [1, 2, 3]
     assert cells[1].outputs[0].text == "42\n"

@@ -7,6 +7,7 @@ A notebook is only rewritten when its whole run succeeded, so a failure never le
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -47,6 +48,7 @@ def execute(path: Path) -> float:
     os.close(fd)
     try:
         nbformat.write(notebook, tmp)
+        shutil.copymode(path, tmp)  # mkstemp creates owner-only files; keep the notebook's own permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -10,7 +10,7 @@ import pytest
 from nbval.plugin import IPyNbCell
 
 from tools.execute_notebooks import NOTEBOOK_BUDGET_S, prepare_kernel_environment
-from tools.nbimages import compare_pngs
+from tools.nbimages import PNG_KEYS, compare_pngs
 from tools.toc import toc_notebooks
 
 TOC_NOTEBOOKS = {path.resolve() for path in toc_notebooks()}
@@ -33,8 +33,9 @@ _compare_text_outputs = IPyNbCell.compare_outputs
 
 
 def _compare_outputs_and_figures(self: IPyNbCell, test, ref, skip_compare=None) -> bool:
-    """nbval's text comparison, then the figures, which nbval itself skips."""
-    if not _compare_text_outputs(self, test, ref, skip_compare):
+    """nbval's comparison of everything but figures, then the figures, with a tolerance for anti-aliasing."""
+    skip = tuple(skip_compare or self.parent.skip_compare) + PNG_KEYS
+    if not _compare_text_outputs(self, test, ref, skip):
         return False
     problems = compare_pngs(test, ref)
     self.comparison_traceback.extend(problems)

@@ -47,3 +47,12 @@ def test_a_missing_or_extra_figure_is_caught():
     assert compare_pngs([], [_png_output(CURVE)])
     assert compare_pngs([_png_output(CURVE), _png_output(CURVE)], [_png_output(CURVE)])
     assert compare_pngs([{"output_type": "stream", "text": "hi"}], [{"output_type": "stream", "text": "hi"}]) == []
+
+
+def test_glued_figures_are_compared_too():
+    def glued(output):
+        return {"output_type": "display_data",
+                "data": {"application/papermill.record/image/png": output["data"]["image/png"]}}
+
+    assert compare_pngs([glued(_png_output(CURVE))], [glued(_png_output(CURVE))]) == []
+    assert compare_pngs([glued(_png_output(CURVE[::-1]))], [glued(_png_output(CURVE))])

@@ -17,6 +17,7 @@ class _Links(HTMLParser):
         super().__init__()
         self.hrefs: list[str] = []
         self.images: list[str] = []
+        self.scripts: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -24,6 +25,8 @@ class _Links(HTMLParser):
             self.hrefs.append(attrs["href"])
         if tag == "img" and attrs.get("src"):
             self.images.append(attrs["src"])
+        if tag == "script" and attrs.get("src"):
+            self.scripts.append(attrs["src"])
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +80,14 @@ def test_no_page_shows_a_build_error_or_raw_directive(site):
     for entry in toc_entries():
         text = _page(site, entry).read_text(encoding="utf-8")
         assert "```{" not in text and "System Message" not in text, entry
+
+
+def test_pages_load_no_script_from_the_network(site):
+    """The site must work offline: MathJax and every other script are served from the site itself."""
+    for entry in toc_entries():
+        page = _page(site, entry)
+        scripts = _parse(page).scripts
+        remote = [src for src in scripts if urlsplit(src).scheme or src.startswith("//")]
+        assert not remote, f"{entry} loads scripts from the network: {remote}"
+        if 'class="math' in page.read_text(encoding="utf-8"):
+            assert any("mathjax" in src.lower() for src in scripts), f"{entry}: no local MathJax"

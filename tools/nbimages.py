@@ -15,11 +15,13 @@ from PIL import Image
 PIXEL_THRESHOLD = 64
 # The stored and the fresh figure match when at most this fraction of pixels differ.
 MAX_DIFFERING_FRACTION = 0.001
+# Where a cell's PNG figures live: shown directly, or recorded by myst_nb.glue(..., display=False).
+PNG_KEYS = ("image/png", "application/papermill.record/image/png")
 
 
 def _pngs(outputs: Sequence[Any]) -> list[str]:
-    """Return the base64 PNG payloads of a cell's outputs, in order."""
-    return [out["data"]["image/png"] for out in outputs if "image/png" in out.get("data", {})]
+    """Return the base64 PNG payloads of a cell's outputs, shown or glued, in order."""
+    return [out["data"][key] for out in outputs for key in PNG_KEYS if key in out.get("data", {})]
 
 
 def _pixels(payload: str) -> np.ndarray:

@@ -1,0 +1,195 @@
+"""Dropout scaled right and wrong: the variants that the inverted-scaling chapter runs, and how it measures them.
+
+Every variant starts from an ordinary PyTorch ``nn.Sequential`` trained with inverted dropout (``nn.Dropout``, as
+``utils.training.make_mlp`` builds it) and swaps its dropout layers for another layer, keeping the weights, so that
+the damage a mistake does is measured on the very same trained network. Rates are DROP probabilities throughout.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from numbers import Real
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from utils.dropout import check_rate
+
+
+class ScaledDropout(nn.Module):
+    """Dropout with chosen scales: zero with probability `p`, survivors times `train_scale`; eval times `test_scale`.
+
+    The mask is the draw ``nn.Dropout`` makes for a tensor of the same shape, so equal seeds give equal masks.
+    """
+
+    def __init__(self, p: float, *, train_scale: float, test_scale: float) -> None:
+        super().__init__()
+        self.p = check_rate(p)
+        self.train_scale = _check_scale("train_scale", train_scale, allow_zero=False)
+        self.test_scale = _check_scale("test_scale", test_scale, allow_zero=True)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, train_scale={self.train_scale:.4g}, test_scale={self.test_scale:.4g}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x * self.test_scale
+        keep = F.dropout(torch.ones_like(x), self.p) > 0  # nn.Dropout's own draw, as a boolean mask
+        return x * keep * self.train_scale
+
+
+class Scheme(NamedTuple):
+    """How a dropout scheme scales in training and at test time, as functions of the drop rate p."""
+
+    train_scale: Callable[[float], float]
+    test_scale: Callable[[float], float]
+    rescale_next: bool  # divide the next Linear's weights by 1 - p, so that training computes the same function
+
+
+SCHEMES: dict[str, Scheme] = {
+    "inverted": Scheme(lambda p: 1 / (1 - p), lambda p: 1.0, False),  # correct: what nn.Dropout does
+    "standard": Scheme(lambda p: 1.0, lambda p: 1 - p, True),  # correct: Srivastava et al.
+    "rate_at_test": Scheme(lambda p: 1.0, lambda p: p, True),  # mistake: scales by the rate at test time
+    "scaled_twice": Scheme(lambda p: 1 / (1 - p), lambda p: 1 - p, False),  # mistake: inverted AND test scaling
+    "unscaled_standard": Scheme(lambda p: 1.0, lambda p: 1.0, True),  # mistake: standard, test scaling forgotten
+}
+
+
+class ForgetfulDropout(nn.Module):
+    """MISTAKE: F.dropout without training=..., which defaults to True, so dropout stays on after model.eval()."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = check_rate(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.p)  # the bug: training is not passed
+
+
+class FunctionalDropout(ForgetfulDropout):
+    """The fix: pass the module's own mode, so that eval() turns dropout off."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.p, training=self.training)
+
+
+def swap_dropout(model: nn.Sequential, make_layer: Callable[[float], nn.Module], *,
+                 rescale_next: bool = False) -> nn.Sequential:
+    """Copy `model` with make_layer(p) in place of each nn.Dropout(p).
+
+    With `rescale_next`, also divide the weight of the Linear layer after each dropout layer by 1 - p: the
+    reparametrisation that turns inverted dropout into standard dropout.
+    """
+    layers = _check_sequential(model)
+    indices = [index for index, layer in enumerate(layers) if isinstance(layer, nn.Dropout)]
+    if not indices:
+        raise ValueError("the model has no nn.Dropout layer to swap")
+    copied = copy.deepcopy(model)
+    for index in indices:
+        p = layers[index].p
+        if rescale_next:
+            with torch.no_grad():
+                _next_linear(list(copied), index).weight.div_(1 - p)
+        copied[index] = make_layer(p)
+    return copied
+
+
+def with_scheme(model: nn.Sequential, scheme: str) -> nn.Sequential:
+    """Copy `model` (trained with nn.Dropout) with its dropout scaled as SCHEMES[scheme] says."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; known schemes: {', '.join(SCHEMES)}")
+    rule = SCHEMES[scheme]
+
+    def make_layer(p: float) -> ScaledDropout:
+        return ScaledDropout(p, train_scale=rule.train_scale(p), test_scale=rule.test_scale(p))
+
+    return swap_dropout(model, make_layer, rescale_next=rule.rescale_next)
+
+
+def standard_lr_groups(model: nn.Sequential, lr: float) -> list[dict]:
+    """SGD parameter groups with which a standard-dropout copy (from with_scheme) retraces an inverted run at `lr`.
+
+    A weight W' = W / (1 - p) after a ScaledDropout layer gets lr / (1 - p)**2; every other parameter gets `lr`.
+    """
+    if isinstance(lr, bool) or not isinstance(lr, Real) or not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    layers = _check_sequential(model)
+    keep = {}  # id(weight) -> product of the keep probabilities of the dropout layers before it
+    for index, layer in enumerate(layers):
+        if isinstance(layer, ScaledDropout):
+            weight = _next_linear(layers, index).weight
+            keep[id(weight)] = keep.get(id(weight), 1.0) * (1 - layer.p)
+    if not keep:
+        raise ValueError("the model has no ScaledDropout layer; build it with with_scheme(model, 'standard')")
+    return [{"params": [w], "lr": lr / keep[id(w)] ** 2 if id(w) in keep else lr} for w in model.parameters()]
+
+
+@torch.no_grad()
+def score(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Return (mean cross-entropy, accuracy) in the model's CURRENT mode (utils.training.evaluate always uses eval)."""
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"need as many labels as inputs, at least one; got {len(x)} inputs, {len(y)} labels")
+    inputs = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    labels = torch.as_tensor(np.asarray(y, dtype=np.int64))
+    logits = model(inputs)
+    accuracy = (logits.argmax(dim=1) == labels).float().mean().item()
+    return F.cross_entropy(logits, labels).item(), accuracy
+
+
+@torch.no_grad()
+def input_mean_ratios(model: nn.Sequential, x: np.ndarray, *, passes: int = 10) -> np.ndarray:
+    """For each Linear layer: the mean of its input in eval mode over its mean across `passes` training-mode passes."""
+    layers = _check_sequential(model)
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise ValueError(f"passes must be a positive int, got {passes!r}")
+    linears = [layer for layer in layers if isinstance(layer, nn.Linear)]
+    if not linears:
+        raise ValueError("the model has no Linear layer")
+    inputs = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    seen: list[float] = []
+    hooks = [layer.register_forward_pre_hook(lambda _, args: seen.append(args[0].mean().item()))
+             for layer in linears]
+    was_training = model.training
+    try:
+        model.eval()
+        model(inputs)
+        model.train()
+        for _ in range(passes):
+            model(inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    means = np.array(seen).reshape(passes + 1, len(linears))
+    return means[0] / means[1:].mean(axis=0)
+
+
+def _check_sequential(model: nn.Module) -> list[nn.Module]:
+    """Return the layers of `model` if it is an nn.Sequential; raise TypeError otherwise."""
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model must be an nn.Sequential, got {type(model).__name__}")
+    return list(model)
+
+
+def _next_linear(layers: list[nn.Module], index: int) -> nn.Linear:
+    """Return the first Linear layer after position `index`; raise ValueError if there is none."""
+    following = next((layer for layer in layers[index + 1:] if isinstance(layer, nn.Linear)), None)
+    if following is None:
+        raise ValueError(f"dropout layer {index} ({layers[index]}) has no Linear layer after it")
+    return following
+
+
+def _check_scale(name: str, value: float, *, allow_zero: bool) -> float:
+    """Return `value` as a float if it is a finite real number above zero (or at least zero); raise otherwise."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = "at least 0" if allow_zero else "above 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value}")
+    return value

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from utils.dropout import check_rate
+from utils.training import make_mlp
 
 MIN_SAMPLE_S = 1e-2  # one timed sample runs the callable often enough to last at least this long
 MAX_CALLS_PER_SAMPLE = 10_000
@@ -146,17 +147,6 @@ def kernel_costs(n_elements: int, dtype: torch.dtype, device: str | torch.device
     return result
 
 
-def _mlp(widths: Sequence[int], drop_rate: float) -> nn.Sequential:
-    """A ReLU MLP with the given layer widths and, if drop_rate > 0, dropout after each hidden layer."""
-    layers: list[nn.Module] = []
-    for width_in, width_out in zip(widths[:-2], widths[1:-1]):
-        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-        if drop_rate:
-            layers.append(nn.Dropout(drop_rate))
-    layers.append(nn.Linear(widths[-2], widths[-1]))
-    return nn.Sequential(*layers)
-
-
 def _sgd_step(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
     """A zero-argument callable doing one training step of `model`: forward, cross-entropy, backward, SGD update."""
     model.train()
@@ -186,7 +176,10 @@ def mlp_step_overhead(batch_size: int, device: str | torch.device, *,
     widths = [check_count(width, "every layer width") for width in widths]
     inputs = torch.randn(batch_size, widths[0], device=device)
     labels = torch.randint(0, widths[-1], (batch_size,), device=device)
-    steps = {key: _sgd_step(_mlp(widths, rate).to(device), inputs, labels)
+    def model(rate: float) -> nn.Module:
+        return make_mlp(widths[0], widths[1:-1], widths[-1], drop_rate=rate).to(device)
+
+    steps = {key: _sgd_step(model(rate), inputs, labels)
              for key, rate in (("step_s_without_dropout", 0.0), ("step_s_with_dropout", drop_rate))}
     result: dict = {"batch_size": batch_size, "widths": widths, "drop_rate": drop_rate, "device": str(device)}
     result |= time_ops(steps, device=device, repeats=repeats, warmup=warmup)

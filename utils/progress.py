@@ -6,8 +6,6 @@ import os
 from collections.abc import Iterable
 from typing import TypeVar
 
-from tqdm.auto import tqdm
-
 T = TypeVar("T")
 
 # The book's tooling (make notebooks, the tests) sets this, so stored and re-run outputs hold no timings.
@@ -16,4 +14,6 @@ QUIET_ENV = "DROPOUT_IN_DEPTH_NO_PROGRESS"
 
 def progress(iterable: Iterable[T], **kwargs) -> Iterable[T]:
     """Wrap `iterable` in a tqdm progress bar, unless QUIET_ENV is set to 1."""
+    from tqdm.auto import tqdm  # imported here so that modules using utils.training need tqdm only to train
+
     return tqdm(iterable, disable=os.environ.get(QUIET_ENV) == "1", **kwargs)

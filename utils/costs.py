@@ -176,6 +176,7 @@ def mlp_step_overhead(batch_size: int, device: str | torch.device, *,
     widths = [check_count(width, "every layer width") for width in widths]
     inputs = torch.randn(batch_size, widths[0], device=device)
     labels = torch.randint(0, widths[-1], (batch_size,), device=device)
+
     def model(rate: float) -> nn.Module:
         return make_mlp(widths[0], widths[1:-1], widths[-1], drop_rate=rate).to(device)
 

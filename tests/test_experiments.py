@@ -18,13 +18,6 @@ HISTORY = {
 }
 
 
-def _blobs(n=120, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    x = rng.normal(size=(n, 4)).astype(np.float32) + 3.0 * np.eye(3, 4)[y]
-    return x, y
-
-
 def test_gap_is_positive_when_training_looks_better():
     assert generalisation_gap(HISTORY) == pytest.approx(0.15)
     assert generalisation_gap(HISTORY, "accuracy", epoch=1) == pytest.approx(0.05)
@@ -54,9 +47,9 @@ def test_bad_input_is_rejected_clearly(call, error):
         call()
 
 
-def test_fresh_runs_repeat_and_a_shorter_run_is_a_prefix():
-    x, y = _blobs()
-    val = _blobs(40, seed=1)
+def test_fresh_runs_repeat_and_a_shorter_run_is_a_prefix(blobs):
+    x, y = blobs(120, n_features=4)
+    val = blobs(40, n_features=4, seed=1)
     arguments = {"hidden": [16], "n_classes": 3, "seed": 3, "drop_rate": 0.2}
     model, long = train_fresh_mlp((x, y), val, epochs=4, **arguments)
     _, again = train_fresh_mlp((x, y), val, epochs=4, **arguments)
@@ -70,8 +63,8 @@ def test_fresh_runs_repeat_and_a_shorter_run_is_a_prefix():
     assert scores["train"] == long["accuracy"][-1]
 
 
-def test_training_options_are_passed_on():
-    x, y = _blobs()
+def test_training_options_are_passed_on(blobs):
+    x, y = blobs(120, n_features=4)
     _, plain = train_fresh_mlp((x, y), None, hidden=[8], n_classes=3, epochs=2)
     _, decayed = train_fresh_mlp((x, y), None, hidden=[8], n_classes=3, epochs=2, weight_decay=0.5)
     assert set(plain) == {"loss", "accuracy"}

@@ -10,13 +10,6 @@ from utils.seeding import seed_everything
 from utils.training import apply_max_norm, evaluate, make_mlp, train_classifier
 
 
-def _blobs(n=400, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    x = rng.normal(size=(n, 5)).astype(np.float32) + 3.0 * np.eye(3, 5)[y]
-    return x, y
-
-
 def test_mlp_layout_places_dropout_where_asked():
     model = make_mlp(5, [8, 8], 3, drop_rate=0.5, input_drop_rate=0.2)
     kinds = [type(layer).__name__ for layer in model]
@@ -32,8 +25,8 @@ def test_mlp_rejects_bad_arguments(kwargs):
         make_mlp(**arguments)
 
 
-def test_training_learns_and_repeats_with_the_same_seed():
-    x, y = _blobs()
+def test_training_learns_and_repeats_with_the_same_seed(blobs):
+    x, y = blobs()
     runs = []
     for _ in range(2):
         seed_everything(0)
@@ -47,8 +40,8 @@ def test_training_learns_and_repeats_with_the_same_seed():
     assert len(runs[0]["val_loss"]) == 5
 
 
-def test_minibatch_order_follows_the_seed():
-    x, y = _blobs()
+def test_minibatch_order_follows_the_seed(blobs):
+    x, y = blobs()
     histories = []
     for seed in (1, 2):
         seed_everything(0)
@@ -57,8 +50,8 @@ def test_minibatch_order_follows_the_seed():
     assert set(histories[0]) == {"loss", "accuracy"}
 
 
-def test_evaluate_uses_eval_mode_and_restores_the_mode():
-    x, y = _blobs(50)
+def test_evaluate_uses_eval_mode_and_restores_the_mode(blobs):
+    x, y = blobs(50)
     model = make_mlp(5, [16], 3, drop_rate=0.9).train()
     first, second = evaluate(model, x, y), evaluate(model, x, y)
     assert first == second  # no dropout noise in eval mode
@@ -80,8 +73,8 @@ def test_max_norm_caps_every_incoming_weight_vector():
 
 
 @pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"batch_size": 0}, {"max_norm": 0.0}])
-def test_training_rejects_bad_arguments(kwargs):
-    x, y = _blobs(20)
+def test_training_rejects_bad_arguments(kwargs, blobs):
+    x, y = blobs(20)
     with pytest.raises(ValueError):
         train_classifier(make_mlp(5, [4], 3), (x, y), **({"epochs": 1} | kwargs))
 

@@ -114,6 +114,7 @@ def load_dataset(
         file = _resolve_mnist_path(path)
         if file is not None:
             return _split_official_mnist(file, val_fraction, seed)
+        # The book never downloads data: the offline fallback is the 5,000-digit subset.
         checked = ", ".join(str(p) for p in MNIST_CANDIDATES) or "(no candidate paths)"
         warnings.warn(
             DatasetFallbackWarning(

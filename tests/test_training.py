@@ -1,6 +1,5 @@
 """The shared PyTorch MLP and training loop: structure, learning, repeatability and bad input."""
 
-import numpy as np
 import pytest
 import torch
 from torch import nn

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from tools.measure_gpu_costs import main as measure_main
-from utils.costs import (check_count, check_device, check_float_dtype, kernel_costs, mlp_step_overhead, time_op,
+from utils.checks import check_count
+from utils.costs import (check_device, check_float_dtype, kernel_costs, mlp_step_overhead, time_op,
                          time_ops)
 
 TINY_WIDTHS = (6, 8, 8, 3)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.mistakes import (SCHEMES, ForgetfulDropout, FunctionalDropout, ScaledDropout, input_mean_ratios, score,
+from utils.mistakes import (SCHEMES, ForgetfulDropout, FunctionalDropout, ScaledDropout, input_mean_ratios,
                             standard_lr_groups, swap_dropout, with_scheme)
 from utils.training import evaluate, make_mlp
 
@@ -167,18 +167,6 @@ def test_standard_lr_groups_cover_every_parameter_once_and_check_their_input():
         standard_lr_groups(model, 0.0)
     with pytest.raises(ValueError, match="no ScaledDropout layer"):
         standard_lr_groups(_model(), 0.1)  # nn.Dropout is inverted: nothing to convert
-
-
-def test_score_uses_the_current_mode():
-    model, (x, y) = _model(), _data()
-    assert score(model.eval(), x, y) == pytest.approx(evaluate(model, x, y))
-    model.train()
-    torch.manual_seed(0)
-    first = score(model, x, y)
-    assert first != score(model, x, y)  # new masks, new loss
-    assert model.training
-    with pytest.raises(ValueError, match="labels"):
-        score(model, x, y[:-1])
 
 
 def test_input_mean_ratios_of_a_correct_model_start_at_one_and_restore_the_mode():

@@ -57,6 +57,19 @@ def test_evaluate_uses_eval_mode_and_restores_the_mode(blobs):
     assert model.training
     with pytest.raises(ValueError, match="labels"):
         evaluate(model, x, y[:-1])
+    with pytest.raises(ValueError, match="zero examples"):
+        evaluate(model, x[:0], y[:0])
+
+
+def test_evaluate_can_measure_the_current_mode(blobs):
+    x, y = blobs(50)
+    model = make_mlp(5, [16], 3, drop_rate=0.5).train()
+    torch.manual_seed(0)
+    first = evaluate(model, x, y, eval_mode=False)
+    assert first != evaluate(model, x, y, eval_mode=False)  # dropout stays on: new masks, new loss
+    assert model.training
+    model.eval()
+    assert evaluate(model, x, y, eval_mode=False) == evaluate(model, x, y)
 
 
 def test_max_norm_caps_every_incoming_weight_vector():

@@ -6,25 +6,16 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from numbers import Integral
 
 import torch
 from torch import nn
 
+from utils.checks import check_count
 from utils.dropout import check_rate
 from utils.training import make_mlp
 
 MIN_SAMPLE_S = 1e-2  # one timed sample runs the callable often enough to last at least this long
 MAX_CALLS_PER_SAMPLE = 10_000
-
-
-def check_count(value: int, name: str, *, minimum: int = 1) -> int:
-    """Return `value` as an int if it is an integer >= `minimum`; raise a clear error otherwise."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__}: {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
 
 
 def check_device(device: str | torch.device) -> torch.device:

@@ -9,11 +9,12 @@ on axis 0, with the classes on the last axis.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from torch import nn
 
+from utils.checks import check_count
 from utils.dropout import check_rate
 
 MAX_ENUMERATED_UNITS = 24  # 2**24 masks of 24 booleans is 400 MB: enumeration stops being sensible here
@@ -22,15 +23,6 @@ LogProbsFn = Callable[[np.ndarray], np.ndarray]
 
 
 # --- argument checks -------------------------------------------------------------------
-
-
-def _check_count(name: str, value: object, low: int = 1) -> int:
-    """Return `value` as an int if it is an integer >= low; raise otherwise."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}: {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be at least {low}, got {value}")
-    return int(value)
 
 
 def _keep_probs(keep_prob: float | Sequence[float] | np.ndarray, n_units: int) -> np.ndarray:
@@ -75,7 +67,7 @@ def _check_probs(probs: np.ndarray) -> np.ndarray:
 
 def enumerate_masks(n_units: int, keep_prob: float | Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every one of the 2**n_units keep-masks (rows, True = kept) and its probability under independent keeping."""
-    n_units = _check_count("n_units", n_units)
+    n_units = check_count(n_units, "n_units")
     if n_units > MAX_ENUMERATED_UNITS:
         raise ValueError(f"2**{n_units} masks is too many to enumerate (at most 2**{MAX_ENUMERATED_UNITS})")
     keep = _keep_probs(keep_prob, n_units)
@@ -88,7 +80,7 @@ def enumerate_masks(n_units: int, keep_prob: float | Sequence[float] | np.ndarra
 def sample_masks(n_samples: int, n_units: int, keep_prob: float | Sequence[float] | np.ndarray,
                  rng: np.random.Generator) -> np.ndarray:
     """Draw n_samples independent keep-masks (rows, True = kept), unit j kept with probability keep_prob[j]."""
-    n_samples, n_units = _check_count("n_samples", n_samples), _check_count("n_units", n_units)
+    n_samples, n_units = check_count(n_samples, "n_samples"), check_count(n_units, "n_units")
     keep = _keep_probs(keep_prob, n_units)
     return rng.random((n_samples, n_units)) < keep
 
@@ -128,7 +120,7 @@ def ensemble_means(log_probs_fn: LogProbsFn, masks: np.ndarray, weights: np.ndar
     if masks.ndim != 2 or len(masks) == 0:
         raise ValueError(f"masks must be a non-empty 2-D array (sub-networks, units), got shape {masks.shape}")
     weights = _check_weights(weights, len(masks))
-    batch_size = _check_count("batch_size", batch_size)
+    batch_size = check_count(batch_size, "batch_size")
     total_probs, total_logs = 0.0, 0.0
     for start in range(0, len(masks), batch_size):
         block = slice(start, start + batch_size)
@@ -147,11 +139,11 @@ def monte_carlo_means(log_probs_fn: LogProbsFn, n_units: int, keep_prob: float |
 
     The samples are nested: the estimate for k = 10 uses the first 10 of the sub-networks that k = 100 uses.
     """
-    ks = [_check_count("every k", k) for k in ks]
+    ks = [check_count(k, "every k") for k in ks]
     if not ks:
         raise ValueError("ks must name at least one sample count")
     masks = sample_masks(max(ks), n_units, keep_prob, rng)
-    batch_size = _check_count("batch_size", batch_size)
+    batch_size = check_count(batch_size, "batch_size")
     log_probs = np.concatenate([np.asarray(log_probs_fn(masks[s:s + batch_size]), dtype=float)
                                 for s in range(0, len(masks), batch_size)])
     running_probs = np.cumsum(np.exp(log_probs), axis=0)  # row k - 1: sum over the first k sub-networks
@@ -254,8 +246,8 @@ def mc_dropout_linreg_loss(x: np.ndarray, y: np.ndarray, w: np.ndarray, rate: fl
     """Monte-Carlo estimate of dropout_linreg_loss from n_samples masks: (mean, standard error of the mean)."""
     x, y, w = _regression_inputs(x, y, w)
     keep = 1.0 - check_rate(rate)
-    n_samples = _check_count("n_samples", n_samples, low=2)
-    batch_size = _check_count("batch_size", batch_size)
+    n_samples = check_count(n_samples, "n_samples", minimum=2)
+    batch_size = check_count(batch_size, "batch_size")
     scale = 1.0 / keep if inverted else 1.0
     losses = []
     for start in range(0, n_samples, batch_size):

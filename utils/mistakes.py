@@ -130,18 +130,6 @@ def standard_lr_groups(model: nn.Sequential, lr: float) -> list[dict]:
 
 
 @torch.no_grad()
-def score(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Return (mean cross-entropy, accuracy) in the model's CURRENT mode (utils.training.evaluate always uses eval)."""
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"need as many labels as inputs, at least one; got {len(x)} inputs, {len(y)} labels")
-    inputs = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    labels = torch.as_tensor(np.asarray(y, dtype=np.int64))
-    logits = model(inputs)
-    accuracy = (logits.argmax(dim=1) == labels).float().mean().item()
-    return F.cross_entropy(logits, labels).item(), accuracy
-
-
-@torch.no_grad()
 def input_mean_ratios(model: nn.Sequential, x: np.ndarray, *, passes: int = 10) -> np.ndarray:
     """For each Linear layer: the mean of its input in eval mode over its mean across `passes` training-mode passes."""
     layers = _check_sequential(model)

@@ -39,11 +39,15 @@ def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Return (mean cross-entropy, accuracy) of `model` in eval mode; the model's mode is restored afterwards."""
-    was_training = model.training
-    model.eval()
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, *, eval_mode: bool = True) -> tuple[float, float]:
+    """Return (mean cross-entropy, accuracy) of `model`, in eval mode unless `eval_mode=False` (then in its current
+    mode, e.g. to measure a model someone forgot to switch); the model's mode is restored afterwards."""
     inputs, labels = _tensors(x, y)
+    if len(inputs) == 0:
+        raise ValueError("cannot evaluate on zero examples")
+    was_training = model.training
+    if eval_mode:
+        model.eval()
     logits = model(inputs)
     model.train(was_training)
     loss = nn.functional.cross_entropy(logits, labels).item()

@@ -7,11 +7,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JB     := $(VENV)/bin/jupyter-book
 
-.PHONY: help env site test notebooks lab serve clean
+.PHONY: help env site test test-site browser notebooks lab serve clean
 
 help:
 	@echo "make site       build the static site into _build/html (creates .venv when missing)"
-	@echo "make test       run every test: utils, notebooks (nbval), the site build and its checks"
+	@echo "make test       run every test: utils, notebooks (nbval), the site build and its checks in Chromium"
+	@echo "make test-site  only build the site and check it (HTML checks and the browser tests)"
 	@echo "make notebooks  re-execute every notebook in _toc.yml top to bottom and store its outputs"
 	@echo "make lab        open the chapters in JupyterLab from the book's environment"
 	@echo "make serve      serve _build/html on http://localhost:8000"
@@ -29,8 +30,25 @@ $(STAMP): requirements.txt pyproject.toml
 site: $(STAMP)
 	$(PY) -m tools.build_site
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest
+
+test-site: $(STAMP) browser
+	$(PY) -m pytest tests/test_site.py tests/test_browser.py
+
+# The browser tests drive Debian's Chromium (through Playwright, pinned in requirements.txt, which downloads no
+# browser of its own). Install it with apt-get when it is missing: as root, or through sudo. CHROMIUM=/path/to/it
+# tests with another Chromium or Chrome instead.
+browser:
+	@command -v "$${CHROMIUM:-chromium}" >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests (apt-get, about a minute)..."; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: the browser tests need Chromium, and this machine has no apt-get to install it. Install Chromium, then run this again (with CHROMIUM=/path/to/chromium if it is not on the PATH as chromium)." >&2; exit 1; }; \
+	  { $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { \
+	    echo "error: could not install chromium with apt-get (it needs root or sudo, and Debian's package lists). Run 'apt-get install chromium' as root, then run this again." >&2; exit 1; }; \
+	  command -v chromium >/dev/null 2>&1 || { echo "error: apt-get ran but there is still no chromium on the PATH." >&2; exit 1; }; \
+	}
 
 notebooks: $(STAMP)
 	$(PY) -m tools.execute_notebooks $(NB)

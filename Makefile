@@ -7,13 +7,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JB     := $(VENV)/bin/jupyter-book
 
-.PHONY: help env site test test-site browser notebooks lab serve clean
+.PHONY: help env site test test-site browser notebooks assignments lab serve clean
 
 help:
 	@echo "make site       build the static site into _build/html (creates .venv when missing)"
 	@echo "make test       run every test: utils, notebooks (nbval), the site build and its checks in Chromium"
 	@echo "make test-site  only build the site and check it (HTML checks and the browser tests)"
 	@echo "make notebooks  re-execute every notebook in _toc.yml top to bottom and store its outputs"
+	@echo "make assignments  generate the student versions of the assignments and a release archive (nbgrader)"
 	@echo "make lab        open the chapters in JupyterLab from the book's environment"
 	@echo "make serve      serve _build/html on http://localhost:8000"
 
@@ -52,6 +53,9 @@ browser:
 
 notebooks: $(STAMP)
 	$(PY) -m tools.execute_notebooks $(NB)
+
+assignments: $(STAMP)
+	$(PY) -m tools.release_assignments
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab chapters/

@@ -10,8 +10,11 @@ import torch
 
 from tools.measure_gpu_costs import main as measure_main
 from utils.checks import check_count
-from utils.costs import (check_device, check_float_dtype, kernel_costs, mlp_step_overhead, time_op,
-                         time_ops)
+from utils.costs import (H100_COSTS, bytes_floor_ratio, check_device, check_float_dtype, keras_step_overhead,
+                         kernel_costs, load_costs, mlp_step_overhead, numpy_kernel_costs, plot_time_ratios,
+                         saved_bytes_per_element, time_op, time_ops)
+from utils.dropout import default_workers
+from utils.torch_dropout import dropout as book_dropout
 
 TINY_WIDTHS = (6, 8, 8, 3)
 
@@ -83,6 +86,19 @@ def test_mlp_step_overhead_structure_and_consistency():
     (lambda: time_op(lambda: None, repeats=0), ValueError),
     (lambda: time_op(lambda: None, warmup=-1), ValueError),
     (lambda: check_count(1.0, "n"), TypeError),
+    (lambda: numpy_kernel_costs(0), ValueError),
+    (lambda: numpy_kernel_costs(8, drop_rate=1.0), ValueError),
+    (lambda: numpy_kernel_costs(8, seed=-1), ValueError),
+    (lambda: keras_step_overhead(0), ValueError),
+    (lambda: keras_step_overhead(4, widths=(5,)), ValueError),
+    (lambda: keras_step_overhead(4, drop_rate=1.5), ValueError),
+    (lambda: saved_bytes_per_element(torch.relu, torch.ones(3, dtype=torch.int64)), TypeError),
+    (lambda: saved_bytes_per_element(torch.relu, torch.ones(0)), TypeError),
+    (lambda: saved_bytes_per_element(torch.relu, [1.0]), TypeError),
+    (lambda: bytes_floor_ratio(0), ValueError),
+    (lambda: bytes_floor_ratio(4, -1), ValueError),
+    (lambda: bytes_floor_ratio("4"), TypeError),
+    (lambda: bytes_floor_ratio(4, True), TypeError),
 ])
 def test_bad_input_raises_a_clear_error(call, error):
     with pytest.raises(error):
@@ -113,3 +129,96 @@ def test_measurement_tool_writes_json_with_provenance(tmp_path, capsys):
     assert [m["batch_size"] for m in data["mlp_steps"]] == [4] and _positive_finite(data["tiny_copy_s"])
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
     assert "dropout / copy" in capsys.readouterr().out
+
+
+def test_numpy_kernel_costs_keys_times_and_consistent_ratios():
+    result = numpy_kernel_costs(3000, drop_rate=0.3, repeats=2, warmup=0)
+    names = ("naive", "reference", "torch", "random_words", "multiply")
+    assert set(result) == {"n_elements", "dtype", "device", "drop_rate", "reference_threads", "torch_threads",
+                           "copy_s", "copy_bytes_per_s", "random_bytes_per_s",
+                           *(f"{name}_s" for name in names), *(f"{name}_over_copy" for name in names)}
+    assert result["n_elements"] == 3000 and result["drop_rate"] == 0.3 and result["dtype"] == "float32"
+    assert result["reference_threads"] == default_workers() and result["torch_threads"] == torch.get_num_threads()
+    for name in names:
+        assert _positive_finite(result[f"{name}_s"])
+        assert result[f"{name}_over_copy"] == pytest.approx(result[f"{name}_s"] / result["copy_s"])
+    assert result["copy_bytes_per_s"] == pytest.approx(2 * 4 * 3000 / result["copy_s"])
+    assert result["random_bytes_per_s"] == pytest.approx(4 * 3000 / result["random_words_s"])
+    json.dumps(result)
+
+
+def test_keras_step_overhead_structure_and_consistency():
+    result = keras_step_overhead(8, widths=TINY_WIDTHS, drop_rate=0.3, repeats=2, warmup=1)
+    assert set(result) == {"framework", "batch_size", "widths", "drop_rate", "device", "step_s_without_dropout",
+                           "step_s_with_dropout", "overhead"}
+    assert result["framework"] == "keras" and result["batch_size"] == 8 and result["widths"] == list(TINY_WIDTHS)
+    assert _positive_finite(result["step_s_without_dropout"]) and _positive_finite(result["step_s_with_dropout"])
+    expected = result["step_s_with_dropout"] / result["step_s_without_dropout"] - 1
+    assert result["overhead"] == pytest.approx(expected)
+    json.dumps(result)
+
+
+def test_saved_bytes_per_element_of_the_dropout_variants():
+    x = torch.randn(64, 32)
+
+    def f_dropout(t):
+        return torch.nn.functional.dropout(t, 0.5, training=True)
+
+    assert saved_bytes_per_element(f_dropout, x) == 4  # CPU F.dropout keeps a float mask
+    assert saved_bytes_per_element(f_dropout, x.bfloat16()) == 2
+    assert saved_bytes_per_element(lambda t: t * (torch.rand_like(t) >= 0.5) / 0.5, x) == 1  # a bool mask
+    assert saved_bytes_per_element(lambda t: book_dropout(t, 0.5, training=True), x) == 1
+    assert saved_bytes_per_element(lambda t: torch.native_dropout(t, 0.5, True)[0], x) == 1
+    assert saved_bytes_per_element(lambda t: t * 2.0, x) == 0  # a scalar multiply keeps nothing
+    assert saved_bytes_per_element(torch.exp, x) == 4  # exp keeps its output
+
+
+def test_bytes_floor_ratio():
+    assert bytes_floor_ratio(4) == 9 / 8 and bytes_floor_ratio(2) == 5 / 4
+    assert bytes_floor_ratio(4, 0) == 1 and bytes_floor_ratio(2, 1 / 8) == pytest.approx(1 + 1 / 32)
+
+
+def test_load_costs_reads_the_committed_file_and_rejects_bad_ones(tmp_path):
+    data = load_costs(H100_COSTS)
+    assert data["provenance"]["device"] == "cuda" and data["kernels"] and data["mlp_steps"]
+    with pytest.raises(FileNotFoundError, match="measure_gpu_costs"):
+        load_costs(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_costs(bad)
+    bad.write_text("[]")
+    with pytest.raises(ValueError, match="JSON object"):
+        load_costs(bad)
+    bad.write_text(json.dumps({**data, "kernels": [{"n_elements": 4}]}))
+    with pytest.raises(ValueError, match="kernel row lacks"):
+        load_costs(bad)
+    bad.write_text(json.dumps({key: value for key, value in data.items() if key != "provenance"}))
+    with pytest.raises(ValueError, match="provenance"):
+        load_costs(bad)
+
+
+def test_plot_time_ratios_draws_one_line_per_curve_plus_the_copy_and_floors():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    plot_time_ratios(ax, [2**10, 2**12], {"a": [2.0, 3.0], "b": [1.5, 1.2]}, floors={"floor": 1.125}, title="t")
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["copy", "a", "b", "floor"] and ax.get_xscale() == "log" and ax.get_title() == "t"
+    with pytest.raises(ValueError, match="2 sizes"):
+        plot_time_ratios(ax, [1, 2], {"a": [1.0]})
+    with pytest.raises(ValueError, match="empty"):
+        plot_time_ratios(ax, [1, 2], {})
+    with pytest.raises(ValueError, match="positive"):
+        plot_time_ratios(ax, [0, 2], {"a": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="not plotted"):
+        plot_time_ratios(ax, [1, 2], {"a": [1.0, 2.0]}, styles={"b": {"color": "red"}})
+    fig2, ax2 = plt.subplots()
+    plot_time_ratios(ax2, [1, 2], {"a": [1.0, 2.0]}, styles={"a": {"color": "#123456", "linestyle": "--"}})
+    line = ax2.get_lines()[1]
+    assert line.get_color() == "#123456" and line.get_linestyle() == "--" and line.get_marker() == "o"
+    plt.close(fig2)
+    plt.close(fig)

@@ -1,9 +1,16 @@
-"""The NumPy reference dropout layer: statistics, gradients, modes, dtypes and bad input."""
+"""The NumPy reference dropout layer: statistics, gradients, modes, dtypes, determinism and bad input."""
+
+import multiprocessing
+import sys
 
 import numpy as np
 import pytest
 
-from utils.dropout import Dropout, check_rate
+from utils.dropout import (CHUNK, N_STREAMS, Dropout, apply_mask, check_rate, default_workers, dropout_kernel,
+                           keep_threshold)
+from utils.gradcheck import numerical_gradient_array, relative_error
+
+MULTI_CHUNK = 5 * CHUNK + 123  # more chunks than streams, and a partial last chunk
 
 
 def test_training_zeroes_about_rate_and_scales_survivors():
@@ -14,7 +21,17 @@ def test_training_zeroes_about_rate_and_scales_survivors():
     # binomial standard error sqrt(p(1-p)/n) ~ 0.001; allow five of them
     assert abs(zeroed - 0.3) < 5 * np.sqrt(0.3 * 0.7 / x.size)
     np.testing.assert_allclose(np.unique(y), [0.0, 1 / 0.7])
-    assert abs(y.mean() - 1.0) < 0.01  # the mean is preserved
+    assert abs(y.mean() - 1.0) < 5 * np.sqrt(0.3 / 0.7 / x.size)  # the mean is preserved
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.5, 0.9])
+def test_every_chunk_and_stream_drops_about_rate(rate):
+    y = Dropout(rate, seed=4)(np.ones(MULTI_CHUNK, dtype=np.float32))
+    for start in range(0, y.size, CHUNK):
+        chunk = y[start:start + CHUNK]
+        zeroed = np.mean(chunk == 0)
+        assert abs(zeroed - rate) < 5 * np.sqrt(rate * (1 - rate) / chunk.size), start
+    assert not np.array_equal(y[:CHUNK] == 0, y[CHUNK:2 * CHUNK] == 0)  # chunks get different words
 
 
 def test_eval_mode_is_the_identity_and_rate_zero_keeps_everything():
@@ -23,6 +40,7 @@ def test_eval_mode_is_the_identity_and_rate_zero_keeps_everything():
     assert Dropout(0.0, seed=0)(x) is x
     layer = Dropout(0.5, seed=0).eval()
     np.testing.assert_array_equal(layer.backward(np.ones((4, 5))), np.ones((4, 5)))
+    assert layer.mask is None
 
 
 def test_backward_reuses_the_forward_mask_and_matches_finite_differences():
@@ -31,18 +49,20 @@ def test_backward_reuses_the_forward_mask_and_matches_finite_differences():
     weights = rng.normal(size=(3, 4))
     layer = Dropout(0.4, seed=2)
     layer(x)
-    mask = layer._scaled_mask.copy()
+    mask = layer.mask.copy()
     grad = layer.backward(weights)  # gradient of sum(weights * dropout(x))
-    h = 1e-6
-    numeric = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[index] = h
-        plus = np.sum(weights * layer.forward(x + step, mask=mask > 0))
-        minus = np.sum(weights * layer.forward(x - step, mask=mask > 0))
-        numeric[index] = (plus - minus) / (2 * h)
-    relative = np.abs(grad - numeric).max() / np.abs(numeric).max()
-    assert relative < 1e-8
+    np.testing.assert_array_equal(grad, weights * mask / 0.6)
+    numeric = numerical_gradient_array(lambda v: layer.forward(v, mask=mask), x, weights)
+    assert relative_error(grad, numeric) < 1e-8
+
+
+def test_the_mask_is_boolean_one_byte_per_element_and_matches_the_output():
+    x = np.random.default_rng(0).normal(size=(300, 500)).astype(np.float32)
+    layer = Dropout(0.25, seed=1)
+    y = layer(x)
+    assert layer.mask.dtype == np.bool_ and layer.mask.nbytes == x.size
+    np.testing.assert_array_equal(y == 0, ~layer.mask)
+    np.testing.assert_array_equal(y[layer.mask], x[layer.mask] * np.float32(1 / 0.75))
 
 
 def test_each_call_draws_a_new_mask_and_seeds_repeat():
@@ -50,26 +70,108 @@ def test_each_call_draws_a_new_mask_and_seeds_repeat():
     layer = Dropout(0.5, seed=3)
     assert not np.array_equal(layer(x), layer(x))
     np.testing.assert_array_equal(Dropout(0.5, seed=3)(x), Dropout(0.5, seed=3)(x))
+    big = np.ones(MULTI_CHUNK, dtype=np.float32)
+    np.testing.assert_array_equal(Dropout(0.5, seed=3)(big), Dropout(0.5, seed=3)(big))
     shared = np.random.default_rng(9)
     assert Dropout(0.5, seed=shared).rng is shared
 
 
+def test_a_small_input_takes_32_bit_words_from_the_seed_generator_itself():
+    rng, copy = np.random.default_rng(5), np.random.default_rng(5)
+    layer = Dropout(0.3, seed=rng)
+    layer(np.ones(1001))
+    words = copy.bit_generator.random_raw(501).view(np.uint32)[:1001]
+    np.testing.assert_array_equal(layer.mask, words >= keep_threshold(0.3))
+    assert rng.bit_generator.state == copy.bit_generator.state  # the generator advanced by exactly those draws
+
+
+def test_layers_sharing_a_generator_get_different_streams():
+    shared = np.random.default_rng(0)
+    first, second = Dropout(0.5, seed=shared), Dropout(0.5, seed=shared)
+    assert len(first.streams) == N_STREAMS and first.streams[0] is shared.bit_generator
+    big = np.ones(MULTI_CHUNK)
+    first(big), second(big)
+    assert not np.array_equal(first.mask[CHUNK:2 * CHUNK], second.mask[CHUNK:2 * CHUNK])
+
+
+@pytest.mark.parametrize("size", [1, CHUNK, CHUNK + 1, MULTI_CHUNK, 2 * N_STREAMS * CHUNK])
+def test_the_mask_does_not_depend_on_the_number_of_threads(size):
+    x = np.ones(size, dtype=np.float32)
+    outputs = []
+    for workers in (1, 2, 3, N_STREAMS, 8):
+        streams = Dropout(0.4, seed=11).streams
+        outputs.append(dropout_kernel(x, 0.4, streams, workers=workers))
+    for out, keep in outputs[1:]:
+        np.testing.assert_array_equal(out, outputs[0][0])
+        np.testing.assert_array_equal(keep, outputs[0][1])
+    assert 1 <= default_workers() <= N_STREAMS
+
+
+def _large_forward_sum(seed: int) -> float:
+    return float(Dropout(0.5, seed=seed)(np.ones(MULTI_CHUNK)).sum())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork start method is Linux's default")
+def test_a_forked_process_does_not_reuse_the_parent_threads():
+    dropout_kernel(np.ones(MULTI_CHUNK), 0.5, Dropout(0.5, seed=0).streams, workers=2)  # the parent's pool exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(_large_forward_sum, (8,)).get(timeout=60)
+    assert child == _large_forward_sum(8)
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_dtype_is_kept(dtype):
+@pytest.mark.parametrize("shape", [(8, 8), (3, CHUNK // 2 + 7)])
+def test_dtype_is_kept(dtype, shape):
     layer = Dropout(0.5, seed=0)
-    x = np.ones((8, 8), dtype=dtype)
-    assert layer(x).dtype == dtype
-    assert layer.backward(np.ones((8, 8), dtype=dtype)).dtype == dtype
+    x = np.ones(shape, dtype=dtype)
+    y = layer(x)
+    assert y.dtype == dtype and y.shape == shape
+    np.testing.assert_array_equal(np.unique(y), np.array([0, 2], dtype=dtype))
+    grad = layer.backward(np.ones(shape, dtype=dtype))
+    assert grad.dtype == dtype
+    np.testing.assert_array_equal(grad, y)
+    assert layer(x, mask=np.ones(shape, dtype=bool)).dtype == dtype
 
 
-def test_an_injected_mask_is_used_exactly():
+def test_non_contiguous_input_gives_the_same_numbers():
+    base = np.random.default_rng(0).normal(size=(200, 300))
+    x = base[::2, ::3]
+    assert not x.flags.c_contiguous
+    np.testing.assert_array_equal(Dropout(0.5, seed=6)(x), Dropout(0.5, seed=6)(np.ascontiguousarray(x)))
+    mask = np.ones((200, 300), dtype=bool).T
+    mask[0] = False
+    expected = 2 * base.T
+    expected[0] = 0
+    np.testing.assert_array_equal(apply_mask(base.T, mask, 0.5), expected)
+
+
+def test_an_injected_mask_is_used_exactly_and_kept_for_backward():
     x = np.arange(1.0, 5.0)
     mask = np.array([True, False, True, False])
-    np.testing.assert_array_equal(Dropout(0.5)(x, mask=mask), [2.0, 0.0, 6.0, 0.0])
+    layer = Dropout(0.5)
+    np.testing.assert_array_equal(layer(x, mask=mask), [2.0, 0.0, 6.0, 0.0])
+    mask[:] = True  # the layer kept its own copy
+    np.testing.assert_array_equal(layer.backward(np.ones(4)), [2.0, 0.0, 2.0, 0.0])
     with pytest.raises(ValueError, match="mask"):
         Dropout(0.5)(x, mask=np.ones(3, dtype=bool))
     with pytest.raises(ValueError, match="mask"):
         Dropout(0.5)(x, mask=np.ones(4))
+    with pytest.raises(ValueError, match="mask"):
+        Dropout(0.5)(x, mask=[True] * 4)
+    with pytest.raises(ValueError, match="mask"):
+        Dropout(0.5).eval()(x, mask=np.ones(3, dtype=bool))  # checked in eval mode too
+
+
+def test_keep_threshold_gives_the_keep_probability_to_within_2_to_the_minus_32():
+    assert keep_threshold(0.0) == 0
+    assert keep_threshold(0.5) == 2**31
+    assert keep_threshold(0.25) == 2**30
+    for rate in (0.1, 0.3, 0.9, 1 - 2**-40):
+        threshold = keep_threshold(rate)
+        assert 0 <= threshold < 2**32
+        assert abs((2**32 - threshold) / 2**32 - (1 - rate)) <= 2**-32
+    with pytest.raises(ValueError, match="rate"):
+        keep_threshold(1.0)
 
 
 @pytest.mark.parametrize("rate, error", [(1.0, ValueError), (1, ValueError), (-0.1, ValueError), (1.5, ValueError),
@@ -97,6 +199,35 @@ def test_bad_inputs_get_clear_errors():
     layer(np.ones(3))
     with pytest.raises(ValueError, match="shape"):
         layer.backward(np.ones(4))
+    with pytest.raises(TypeError, match="dtype float32, the last forward input had float64"):
+        layer.backward(np.ones(3, dtype=np.float32))
+    with pytest.raises(TypeError, match="floating"):
+        layer.backward(np.ones(3, dtype=np.int32))
+    with pytest.raises(TypeError, match="NumPy array"):
+        layer.backward([1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("seed", ["1", -1, 1.5, True])
+def test_bad_seeds_are_rejected(seed):
+    with pytest.raises(TypeError, match="seed"):
+        Dropout(0.5, seed=seed)
+
+
+def test_kernel_arguments_are_checked():
+    streams = Dropout(0.5, seed=0).streams
+    with pytest.raises(ValueError, match="streams"):
+        dropout_kernel(np.ones(3), 0.5, streams[:2])
+    with pytest.raises(ValueError, match="workers"):
+        dropout_kernel(np.ones(3), 0.5, streams, workers=0)
+    with pytest.raises(ValueError, match="rate"):
+        dropout_kernel(np.ones(3), 1.0, streams)
+
+
+def test_empty_and_zero_dimensional_inputs():
+    layer = Dropout(0.5, seed=0)
+    assert layer(np.ones((0, 4))).shape == (0, 4)
+    scalar = layer(np.array(3.0))
+    assert scalar.shape == () and scalar in (0.0, 6.0)
 
 
 def test_keep_prob_and_repr():

@@ -1,31 +1,101 @@
-"""Build the static site into _build/html with warnings as errors: `make site`."""
+"""Build the static site into _build/html with warnings as errors: `make site`.
+
+`BOOK_SOLUTIONS=hide make site` builds it for course use, without solutions: sphinx-exercise's `hide_solutions`
+drops every {solution} block, and notebook cells tagged `solution` (code that works out an exercise's answer)
+are dropped too. The default, `BOOK_SOLUTIONS=show`, keeps the solutions, collapsed where they are dropdowns.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from tools.toc import ROOT
 
 HTML_DIR = ROOT / "_build" / "html"
+SOLUTIONS_ENV = "BOOK_SOLUTIONS"
+SOLUTIONS_MODES = ("show", "hide")
+SOLUTION_CELL_TAG = "solution"  # a notebook cell with this tag is left out of a build without solutions
 
 
-def build(root: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """Run a full jupyter-book build (every page re-read, so no warning hides in a cached page)."""
+def solutions_mode(value: str | None = None) -> str:
+    """Return "show" or "hide": `value`, else $BOOK_SOLUTIONS, else "show"; raise ValueError for anything else."""
+    raw = os.environ.get(SOLUTIONS_ENV, "") if value is None else value
+    if not isinstance(raw, str):
+        raise TypeError(f"the solutions mode must be a str, got {type(raw).__name__}")
+    mode = raw.strip().lower() or "show"
+    if mode not in SOLUTIONS_MODES:
+        raise ValueError(f"{SOLUTIONS_ENV} must be one of {', '.join(SOLUTIONS_MODES)} (or unset), got {raw!r}")
+    return mode
+
+
+def hidden_solutions_config(root: Path, folder: Path) -> Path:
+    """Write `folder`/_config_hide_solutions.yml, root's _config.yml with solutions hidden; return its path."""
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    sphinx = config.setdefault("sphinx", {})
+    sphinx.setdefault("config", {})["hide_solutions"] = True  # sphinx-exercise: drop every {solution} block
+    sphinx["extra_extensions"] = [*sphinx.get("extra_extensions", []), "tools.build_site"]  # see setup() below
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "_config_hide_solutions.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def build(root: Path = ROOT, *, solutions: str | None = None,
+          output: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a full jupyter-book build (every page re-read, so no warning hides in a cached page).
+
+    `solutions` is "show" or "hide" (default: $BOOK_SOLUTIONS, else "show"). The site goes to root/_build/html,
+    or to output/_build/html when `output` is given.
+    """
+    mode = solutions_mode(solutions)
     command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root),
                "--all", "--warningiserror", "--keep-going"]
-    return subprocess.run(command, cwd=root, capture_output=True, text=True)
+    if output is not None:
+        command += ["--path-output", str(output)]
+    if mode == "hide":
+        command += ["--config", str(hidden_solutions_config(root, Path(output or root) / "_build"))]
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run(command, cwd=root, capture_output=True, text=True, env=env)
 
 
 def main() -> int:
     """Build the site, echo the build log and return its exit status."""
-    result = build()
+    try:
+        mode = solutions_mode()
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    result = build(solutions=mode)
     print(result.stdout, end="")
     print(result.stderr, end="", file=sys.stderr)
     if result.returncode == 0:
-        print(f"\nSite built: open {HTML_DIR / 'index.html'} or run `make serve`.")
+        note = " (without solutions)" if mode == "hide" else ""
+        print(f"\nSite built{note}: open {HTML_DIR / 'index.html'} or run `make serve`.")
     return result.returncode
+
+
+def setup(app) -> dict:
+    """Sphinx extension, loaded only by builds without solutions: drop the notebook cells tagged `solution`."""
+    from docutils import nodes
+    from sphinx.transforms import SphinxTransform
+
+    class RemoveSolutionCells(SphinxTransform):
+        """Remove every notebook cell (myst-nb marks a cell's tags as `tag_<tag>` classes) tagged `solution`."""
+
+        default_priority = 500
+
+        def apply(self, **kwargs) -> None:
+            for cell in list(self.document.findall(nodes.container)):
+                if f"tag_{SOLUTION_CELL_TAG}" in cell.get("classes", []):
+                    cell.parent.remove(cell)
+
+    app.add_transform(RemoveSolutionCells)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 if __name__ == "__main__":

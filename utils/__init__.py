@@ -6,4 +6,4 @@ import os
 # C++ start-up chatter (CPU feature notes) should not bury the output a reader is looking for.
 # Both must be set before Keras or TensorFlow is first imported; a value the user set wins.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

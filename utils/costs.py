@@ -1,19 +1,27 @@
-"""What dropout costs in time: timings of a copy, dropout kernels and MLP training steps, on the CPU or CUDA."""
+"""What dropout costs: timings of a copy, dropout kernels and MLP training steps (CPU or CUDA), and saved bytes."""
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from numbers import Real
+from pathlib import Path
 
+import numpy as np
 import torch
+from matplotlib.axes import Axes
+from matplotlib.ticker import FormatStrFormatter, LogLocator
 from torch import nn
 
 from utils.checks import check_count
 from utils.dropout import check_rate
+from utils.plotting import PALETTE
 from utils.training import make_mlp
 
+H100_COSTS = Path(__file__).resolve().parents[1] / "data" / "gpu_costs_h100.json"  # measured by tools.measure_gpu_costs
 MIN_SAMPLE_S = 1e-2  # one timed sample runs the callable often enough to last at least this long
 MAX_CALLS_PER_SAMPLE = 10_000
 
@@ -162,9 +170,7 @@ def mlp_step_overhead(batch_size: int, device: str | torch.device, *,
     batch_size = check_count(batch_size, "batch_size")
     device = check_device(device)
     drop_rate = check_rate(drop_rate)
-    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) < 2:
-        raise ValueError(f"widths must be a sequence of at least two layer widths (inputs ... classes), got {widths!r}")
-    widths = [check_count(width, "every layer width") for width in widths]
+    widths = _check_widths(widths)
     inputs = torch.randn(batch_size, widths[0], device=device)
     labels = torch.randint(0, widths[-1], (batch_size,), device=device)
 
@@ -177,3 +183,193 @@ def mlp_step_overhead(batch_size: int, device: str | torch.device, *,
     result |= time_ops(steps, device=device, repeats=repeats, warmup=warmup)
     result["overhead"] = result["step_s_with_dropout"] / result["step_s_without_dropout"] - 1.0
     return result
+
+
+def _check_widths(widths: Sequence[int]) -> list[int]:
+    """Return `widths` as a list of positive ints (inputs ... classes); raise a clear error otherwise."""
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) < 2:
+        raise ValueError(f"widths must be a sequence of at least two layer widths (inputs ... classes), got {widths!r}")
+    return [check_count(width, "every layer width") for width in widths]
+
+
+def keras_step_overhead(batch_size: int, *, widths: Sequence[int] = (784, 1024, 1024, 1024, 10),
+                        drop_rate: float = 0.5, repeats: int = 15, warmup: int = 3) -> dict:
+    """Time one Keras `train_on_batch` step of a ReLU MLP with and without dropout, on the CPU; return the overhead.
+
+    The Keras twin of `mlp_step_overhead`: the same widths, SGD with momentum 0.9, sparse cross-entropy on a random
+    batch, and `keras.layers.Dropout(drop_rate)` after each hidden layer. The overhead is with / without - 1.
+    """
+    import keras
+
+    batch_size = check_count(batch_size, "batch_size")
+    drop_rate = check_rate(drop_rate)
+    widths = _check_widths(widths)
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(batch_size, widths[0], generator=generator).numpy()
+    labels = torch.randint(0, widths[-1], (batch_size,), generator=generator).numpy()
+
+    def model(rate: float) -> keras.Model:
+        layers: list = [keras.Input((widths[0],))]
+        for width in widths[1:-1]:
+            layers.append(keras.layers.Dense(width, activation="relu"))
+            if rate > 0:
+                layers.append(keras.layers.Dropout(rate, seed=0))
+        layers.append(keras.layers.Dense(widths[-1]))
+        net = keras.Sequential(layers)
+        net.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return net
+
+    steps = {}
+    for key, rate in (("step_s_without_dropout", 0.0), ("step_s_with_dropout", drop_rate)):
+        net = model(rate)
+        steps[key] = lambda net=net: net.train_on_batch(inputs, labels)
+    result: dict = {"framework": "keras", "batch_size": batch_size, "widths": widths, "drop_rate": drop_rate,
+                    "device": "cpu"}
+    result |= time_ops(steps, device="cpu", repeats=repeats, warmup=warmup)
+    result["overhead"] = result["step_s_with_dropout"] / result["step_s_without_dropout"] - 1.0
+    return result
+
+
+def saved_bytes_per_element(layer: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> float:
+    """Bytes that autograd keeps for the backward pass of `layer(x)`, per element of `x`.
+
+    Every tensor the graph saves is counted once by its storage (a saved input is counted too: it is memory the
+    backward pass holds on to). `x` must be a floating-point tensor; it is used with requires_grad=True.
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.numel() == 0:
+        raise TypeError("x must be a non-empty floating-point torch.Tensor")
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    leaf = x.detach().requires_grad_(True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        layer(leaf)
+    return sum(storages.values()) / x.numel()
+
+
+def numpy_kernel_costs(n_elements: int, *, drop_rate: float = 0.5, repeats: int = 5, warmup: int = 1,
+                       seed: int = 0) -> dict:
+    """Time dropout's forward pass on the CPU in float32, NumPy against PyTorch, with a copy as the unit.
+
+    Times (median seconds per call) of: a copy into a preallocated array (`np.copyto`); naive NumPy dropout,
+    `x * (rng.random(x.shape) >= p) / (1 - p)`; the book's reference layer `utils.dropout.Dropout`; PyTorch's
+    `F.dropout` on the same memory; and two of the reference layer's ingredients on their own, on one thread:
+    generating one 32-bit random word per element and writing nothing (`random_raw(..., output=False)`: the
+    generator's arithmetic alone), and scaling by 1/(1 - p) into a preallocated array (the copy's memory traffic plus
+    one multiply per element). Each `*_over_copy` ratio divides by the copy's time; `copy_bytes_per_s` counts
+    read + write, `random_bytes_per_s` the 4 bytes of random words generated per element.
+    """
+    from utils.dropout import Dropout, default_workers
+
+    n_elements = check_count(n_elements, "n_elements")
+    drop_rate = check_rate(drop_rate)
+    seeds = np.random.SeedSequence(check_count(seed, "seed", minimum=0)).spawn(4)
+    x = np.random.default_rng(seeds[0]).standard_normal(n_elements, dtype=np.float32)
+    target = np.empty_like(x)
+    naive_rng, layer = np.random.default_rng(seeds[1]), Dropout(drop_rate, seed=np.random.default_rng(seeds[2]))
+    words = np.random.default_rng(seeds[3]).bit_generator
+    x_torch = torch.from_numpy(x)
+    scale = np.float32(1.0 / (1.0 - drop_rate))
+    ops = {
+        "copy_s": lambda: np.copyto(target, x),
+        "naive_s": lambda: x * (naive_rng.random(x.shape) >= drop_rate) / (1.0 - drop_rate),
+        "reference_s": lambda: layer(x),
+        "torch_s": lambda: nn.functional.dropout(x_torch, drop_rate, training=True),
+        "random_words_s": lambda: words.random_raw((n_elements + 1) // 2, output=False),  # two words per draw
+        "multiply_s": lambda: np.multiply(x, scale, out=target),
+    }
+    result: dict = {"n_elements": n_elements, "dtype": "float32", "device": "cpu", "drop_rate": drop_rate,
+                    "reference_threads": default_workers(), "torch_threads": torch.get_num_threads()}
+    result |= time_ops(ops, device="cpu", repeats=repeats, warmup=warmup)
+    for name in ops:
+        if name != "copy_s":
+            result[name.removesuffix("_s") + "_over_copy"] = result[name] / result["copy_s"]
+    result["copy_bytes_per_s"] = 2 * x.nbytes / result["copy_s"]
+    result["random_bytes_per_s"] = 4 * n_elements / result["random_words_s"]
+    return result
+
+
+def bytes_floor_ratio(itemsize: float, mask_bytes: float = 1.0) -> float:
+    """The least time / copy ratio of a memory-bound dropout: (read x + write y + write mask) / (read x + write y).
+
+    `itemsize` is the bytes per element of x (4 for float32, 2 for bfloat16); `mask_bytes` the bytes per element
+    of the mask that the forward pass writes for backward (1 for a boolean mask, 1/8 for packed bits, 0 for none).
+    """
+    for value, name in ((itemsize, "itemsize"), (mask_bytes, "mask_bytes")):
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"{name} must be a real number of bytes per element, got {type(value).__name__}")
+    if not itemsize > 0 or not mask_bytes >= 0 or not math.isfinite(itemsize + mask_bytes):
+        raise ValueError(f"need itemsize > 0 and mask_bytes >= 0 (finite), got {itemsize} and {mask_bytes}")
+    return (2 * itemsize + mask_bytes) / (2 * itemsize)
+
+
+COST_FILE_KEYS = ("description", "provenance", "settings", "tiny_copy_s", "kernels", "mlp_steps")
+KERNEL_KEYS = ("n_elements", "dtype", "device", "copy_s", "dropout_s", "naive_s", "dropout_over_copy",
+               "naive_over_copy", "copy_bytes_per_s")
+MLP_KEYS = ("batch_size", "widths", "device", "step_s_without_dropout", "step_s_with_dropout", "overhead")
+
+
+def load_costs(path: str | Path) -> dict:
+    """Read a cost file written by `python -m tools.measure_gpu_costs` and check that it has what the chapter plots."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no cost file at {path}; write one with `python -m tools.measure_gpu_costs {path}`")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    for keys, rows, where in ((COST_FILE_KEYS, [data], "the file"), (KERNEL_KEYS, data.get("kernels", []), "a kernel"),
+                              (MLP_KEYS, data.get("mlp_steps", []), "an MLP step")):
+        for row in rows:
+            missing = [key for key in keys if key not in row]
+            if missing:
+                raise ValueError(f"{path}: {where} row lacks {missing}; was it written by tools.measure_gpu_costs?")
+    if not data["kernels"] or not data["mlp_steps"]:
+        raise ValueError(f"{path} has no kernel or no MLP measurements")
+    return data
+
+
+def plot_time_ratios(ax: Axes, n_elements: Sequence[int], curves: Mapping[str, Sequence[float]], *,
+                     floors: Mapping[str, float] | None = None, styles: Mapping[str, Mapping] | None = None,
+                     title: str | None = None) -> Axes:
+    """Plot time / copy against array size (log2 x, log y): one line per named curve, the copy as a line at 1.
+
+    `floors` adds horizontal lines (label -> ratio), e.g. the bytes floor of a memory-bound kernel. `styles` maps a
+    curve's label to matplotlib keyword arguments (color, linestyle, marker) that replace the default style.
+    The legend goes below the axes.
+    """
+    sizes = np.asarray(n_elements, dtype=float)
+    if sizes.ndim != 1 or sizes.size == 0 or np.any(sizes <= 0):
+        raise ValueError(f"n_elements must be a non-empty 1-D sequence of positive sizes, got {n_elements!r}")
+    if not curves:
+        raise ValueError("curves is empty: give at least one label -> ratios entry")
+    for label, ratios in curves.items():
+        if len(ratios) != sizes.size:
+            raise ValueError(f"curve {label!r} has {len(ratios)} ratios for {sizes.size} sizes")
+    unknown = set(styles or {}) - set(curves)
+    if unknown:
+        raise ValueError(f"styles name curves that are not plotted: {sorted(unknown)}")
+    ax.axhline(1.0, color=PALETTE[7], linewidth=1.2, label="copy")
+    markers = "osD^vP*X"
+    for i, (label, ratios) in enumerate(curves.items()):
+        style = {"marker": markers[i % len(markers)], "color": PALETTE[i % 7]} | dict((styles or {}).get(label, {}))
+        ax.plot(sizes, ratios, label=label, **style)
+    for j, (label, ratio) in enumerate((floors or {}).items()):
+        ax.axhline(ratio, color=PALETTE[7], linestyle=(":", "-.", "--")[j % 3], linewidth=1.2, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.set_xlabel("array size (elements)")
+    ax.set_ylabel("time / time of a copy")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    return ax

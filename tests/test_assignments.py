@@ -1,0 +1,482 @@
+"""The course assignments (assignments/source): valid nbgrader sources, student versions that give nothing away,
+autograder tests that catch real mistakes, nbgrader's own autograde path end to end, and the site without solutions.
+
+The autograder checks run in-process: the notebook's cells are executed in order in one namespace, with chosen
+answer cells replaced by a wrong implementation, and a test cell counts as failed when it raises. That is what
+nbgrader does too (it runs every cell, and a test cell that raises scores 0), and it takes seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tools import release_assignments as ra
+from tools.build_site import SOLUTION_CELL_TAG, build, solutions_mode
+from tools.toc import ROOT
+
+A1, A2, A3 = "a1_numpy_dropout", "a2_pytorch_bugs", "a3_keras_rate"
+SOURCES = {name: nbformat.read(ra.SOURCE_DIR / name / f"{name}.ipynb", as_version=4) for name in ra.assignment_ids()}
+STUB_LINES = ("# YOUR CODE HERE", "raise NotImplementedError()")
+
+
+# --- helpers -------------------------------------------------------------------------------------------------------
+
+def _meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def _is_test(cell) -> bool:
+    return bool(_meta(cell).get("grade")) and not _meta(cell).get("solution")
+
+
+def _points(nb) -> tuple[int, int]:
+    """The points of a notebook: (from the test cells, from the answers graded by hand)."""
+    auto = sum(_meta(cell)["points"] for cell in nb.cells if _is_test(cell))
+    manual = sum(_meta(cell)["points"] for cell in nb.cells if _meta(cell).get("grade") and _meta(cell).get("solution"))
+    return auto, manual
+
+
+def _cell(nb, grade_id: str):
+    (cell,) = [cell for cell in nb.cells if _meta(cell).get("grade_id") == grade_id]
+    return cell
+
+
+def _without_markers(source: str) -> str:
+    """A solution cell as a student would write it: the reference solution without nbgrader's marker lines."""
+    lines = source.splitlines()
+    return "\n".join(line for line in lines if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line)
+
+
+def _solution(name: str, grade_id: str) -> str:
+    return _without_markers(_cell(SOURCES[name], grade_id).source)
+
+
+def _edit(source: str, old: str, new: str) -> str:
+    """Replace `old`, which must occur exactly once, by `new`: a mutant that no longer matches fails loudly."""
+    assert source.count(old) == 1, f"the mutation target {old!r} is not in the reference solution exactly once"
+    return source.replace(old, new)
+
+
+def run_cells(nb, replace: dict[str, str] | None = None, *, namespace: dict | None = None,
+              only: set[str] | None = None) -> tuple[dict[str, str], dict[str, str], dict]:
+    """Execute the code cells of `nb` in order, as a grader does; return (failed tests, other errors, namespace).
+
+    `replace` maps grade ids to the source to run instead; `only` restricts the run to those grade ids.
+    Every cell runs even after an error; the first two results map grade ids to the error's type and message.
+    """
+    replace = replace or {}
+    namespace = {"__name__": "__main__"} if namespace is None else namespace
+    failed: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for index, cell in enumerate(nb.cells):
+        grade_id = _meta(cell).get("grade_id", f"#{index}")
+        if cell.cell_type != "code" or (only is not None and grade_id not in only):
+            continue
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(replace.get(grade_id, cell.source), f"<cell {grade_id}>", "exec"), namespace)
+        except Exception as error:  # noqa: BLE001 (a grader records any error)
+            (failed if _is_test(cell) else errors)[grade_id] = f"{type(error).__name__}: {error}"
+    return failed, errors, namespace
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory) -> Path:
+    """The output of `python -m tools.release_assignments`, generated once into a temporary folder."""
+    output = tmp_path_factory.mktemp("release") / "assignments"
+    archive = ra.release(output)
+    assert archive == output / ra.ARCHIVE_NAME
+    return output
+
+
+def _released_nb(released: Path, name: str):
+    return nbformat.read(released / "release" / name / f"{name}.ipynb", as_version=4)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny PyTorch models train fastest on one thread (no thread start-up and synchronisation per step)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --- the sources are nbgrader assignments ---------------------------------------------------------------------------
+
+def test_there_are_three_assignments():
+    assert list(SOURCES) == [A1, A2, A3]
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_source_is_a_valid_nbgrader_notebook(name):
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    nb = SOURCES[name]
+    MetadataValidator().validate_nb(nb)
+    metas = [_meta(cell) for cell in nb.cells]
+    assert all(meta.get("schema_version") == 3 for meta in metas), "every cell carries nbgrader metadata"
+    ids = [meta["grade_id"] for meta in metas]
+    assert len(ids) == len(set(ids)), "grade ids must be unique"
+    text = "\n".join(cell.source for cell in nb.cells)
+    assert "### BEGIN SOLUTION" in text and "### BEGIN HIDDEN TESTS" in text
+    assert not any(cell.get("outputs") for cell in nb.cells), "sources are stored without outputs"
+    tests = [cell for cell in nb.cells if _is_test(cell)]
+    assert tests and all(cell.source.startswith('"""') for cell in tests), "every test cell says what it checks"
+    # The points the introduction announces are the points the cells carry.
+    auto, manual = _points(nb)
+    intro = nb.cells[0].source
+    assert f"{auto} points" in intro, f"{name}: the introduction must announce {auto} points from the tests"
+    if manual:
+        assert f"{manual} points for your written answer" in intro
+    for cell in tests:  # each test cell's docstring gives its points
+        assert f"({_meta(cell)['points']} point" in cell.source.splitlines()[0], _meta(cell)["grade_id"]
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_sources_download_nothing_and_import_utils_first(name):
+    code = [cell.source for cell in SOURCES[name].cells if cell.cell_type == "code"]
+    assert code[0].startswith("import utils  # first"), "the first code cell imports utils first"
+    text = "\n".join(code)
+    for word in ("urlopen", "requests.", "urlretrieve", "download=True", "load_data(", "wget", "curl "):
+        assert word not in text, f"{name} must not download anything ({word!r})"
+
+
+def test_instructors_page_lists_every_assignment_with_its_points():
+    page = (ROOT / "chapters" / "instructors.md").read_text(encoding="utf-8")
+    for name, nb in SOURCES.items():
+        auto, manual = _points(nb)
+        (row,) = [line for line in page.splitlines() if line.startswith(f"| `{name}`")]
+        assert (f"{auto} automatic + {manual} by hand" if manual else f"{auto} automatic") in row, name
+    for command in ("nbgrader generate_assignment", "nbgrader autograde", "nbgrader generate_feedback",
+                    "nbgrader export", "python -m tools.release_assignments", "BOOK_SOLUTIONS=hide make site"):
+        assert command in page, command
+
+
+# --- the student versions -------------------------------------------------------------------------------------------
+
+def test_release_writes_every_student_version_and_the_archive(released):
+    with zipfile.ZipFile(released / ra.ARCHIVE_NAME) as bundle:
+        names = sorted(bundle.namelist())
+        assert names == [f"{name}/{name}.ipynb" for name in SOURCES]
+        for name in SOURCES:
+            assert bundle.read(f"{name}/{name}.ipynb") == (released / "release" / name / f"{name}.ipynb").read_bytes()
+    assert sorted(path.name for path in released.iterdir()) == [ra.ARCHIVE_NAME, "release"], \
+        "the output holds the student versions only: no sources, no gradebook"
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_student_version_leaks_nothing(released, name):
+    source, student = SOURCES[name], _released_nb(released, name)
+    assert ra.leaks(source, student) == []
+    assert len(ra.secret_lines(source)) >= 5, "the leak check must have solution lines to look for"
+    text = nbformat.writes(student)
+    for marker in ra.MARKERS:
+        assert marker not in text
+    for cell in source.cells:  # every answer cell became a stub, every hidden test is gone
+        if _meta(cell).get("solution"):
+            released_source = _cell(student, _meta(cell)["grade_id"]).source
+            stub = "YOUR ANSWER HERE" if cell.cell_type == "markdown" else "raise NotImplementedError()"
+            assert stub in released_source
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+    assert len(student.cells) == len(source.cells)
+
+
+def test_leak_check_reports_solution_lines_markers_and_outputs(released):
+    source = SOURCES[A1]
+    student = _released_nb(released, A1)
+    secret = sorted(ra.secret_lines(source))
+    assert any("rng.random(x.shape) >= rate" in line for line in secret)
+    assert any("ReferenceDropout(rate).forward" in line for line in secret), "hidden test lines are secret too"
+    cell = _cell(student, "forward")
+    cell.source += "\n    mask = rng.random(x.shape) >= rate  # keep with probability 1 - rate"
+    _cell(student, "test-forward-mask").source += "\n### BEGIN HIDDEN TESTS"
+    _cell(student, "setup").outputs = [nbformat.v4.new_output("stream", text="hello")]
+    problems = "\n".join(ra.leaks(source, student))
+    assert "cell forward: solution or hidden-test line" in problems
+    assert "marker 'BEGIN HIDDEN TESTS'" in problems
+    assert "cell setup: outputs not cleared" in problems
+
+
+def test_release_refuses_to_clear_the_book():
+    for folder in (ROOT, ROOT.parent, ROOT / "assignments"):
+        with pytest.raises(ValueError, match="refusing to clear"):
+            ra.release(folder)
+
+
+def test_main_rejects_options(capsys):
+    assert ra.main(["--help"]) == 2
+    assert "Usage" in capsys.readouterr().err
+
+
+# --- assignment 1: NumPy dropout ------------------------------------------------------------------------------------
+
+A1_TESTS = {_meta(cell)["grade_id"] for cell in SOURCES[A1].cells if _is_test(cell)}
+
+# Each mutant: edits (answer cell, old text, new text) of the reference solution, and the mistake it makes.
+A1_MUTANTS = {
+    "no rescaling": [("forward", "mask.astype(x.dtype) / x.dtype.type(1.0 - rate)", "mask.astype(x.dtype)")],
+    "scaled by p instead of 1/(1-p)": [("forward", "/ x.dtype.type(1.0 - rate)", "* x.dtype.type(rate)")],
+    "divided by p instead of 1-p": [("forward", "/ x.dtype.type(1.0 - rate)", "/ x.dtype.type(rate)")],
+    "drop and keep swapped": [("forward", "rng.random(x.shape) >= rate", "rng.random(x.shape) < rate")],
+    "drop and keep swapped, scaled by 1/p": [("forward", "rng.random(x.shape) >= rate", "rng.random(x.shape) < rate"),
+                                             ("forward", "/ x.dtype.type(1.0 - rate)", "/ x.dtype.type(rate)")],
+    "eval scales by 1-p": [("forward", "if not training or rate == 0.0:",
+                            "if not training:\n        return x * x.dtype.type(1.0 - rate), None\n"
+                            "    if rate == 0.0:")],
+    "eval still drops": [("forward", "if not training or rate == 0.0:", "if rate == 0.0:")],
+    "one mask reused across calls": [("forward", "mask = rng.random(x.shape) >= rate",
+                                      "mask = MASKS.setdefault(x.shape, rng.random(x.shape) >= rate)"),
+                                     ("forward", "def dropout_forward(", "MASKS = {}\n\n\ndef dropout_forward(")],
+    "the same seed on every call": [("forward", "rng.random(x.shape)", "np.random.default_rng(0).random(x.shape)")],
+    "NumPy's global generator, not rng": [("forward", "rng.random(x.shape)", "np.random.random(x.shape)")],
+    "backward ignores the mask": [("backward", "return dout * cache.astype(dout.dtype, copy=False)", "return dout")],
+    "backward scales but does not mask": [("backward", "dout * cache.astype(dout.dtype, copy=False)",
+                                           "dout * cache.max()")],
+    "backward ignores evaluation mode": [("backward", "    if cache is None:  # evaluation mode or rate 0: the "
+                                                      "identity\n        return dout\n", "")],
+    "crash at p = 0": [("forward", "if not 0.0 <= rate < 1.0:", "if not 0.0 < rate < 1.0:")],
+    "crash close to p = 1": [("forward", "if not 0.0 <= rate < 1.0:", "if not 0.0 <= rate <= 0.99:")],
+    "NaN when every unit is dropped": [("forward", "x.dtype.type(1.0 - rate)", "x.dtype.type(mask.mean())")],
+    "output dtype changed": [("forward", "mask.astype(x.dtype) / x.dtype.type(1.0 - rate)",
+                              "mask.astype(float) / (1.0 - rate)")],
+    "gradient dtype changed": [("backward", "cache.astype(dout.dtype, copy=False)", "cache.astype(float)")],
+}
+
+
+def _a1_mutant(name: str) -> dict[str, str]:
+    sources = {"forward": _solution(A1, "forward"), "backward": _solution(A1, "backward")}
+    for grade_id, old, new in A1_MUTANTS[name]:
+        sources[grade_id] = _edit(sources[grade_id], old, new)
+    return sources
+
+
+def test_a1_reference_solution_passes_every_test():
+    failed, errors, _ = run_cells(SOURCES[A1])
+    assert failed == {} and errors == {}
+    failed, errors, _ = run_cells(SOURCES[A1], {"forward": _solution(A1, "forward"),
+                                                "backward": _solution(A1, "backward")})
+    assert failed == {} and errors == {}, "the solution without nbgrader's markers passes too"
+
+
+@pytest.mark.parametrize("mutant", list(A1_MUTANTS))
+def test_a1_autograder_catches(mutant):
+    failed, errors, _ = run_cells(SOURCES[A1], _a1_mutant(mutant))
+    assert errors == {}, "a mutant must still run; only the tests may fail"
+    assert failed, f"no test caught the mistake {mutant!r}"
+
+
+def test_a1_hidden_tests_catch_what_the_visible_ones_miss(released):
+    """The global-generator mistake passes every visible test; only the hidden ones catch it."""
+    mutant = _a1_mutant("NumPy's global generator, not rng")
+    failed, _, _ = run_cells(_released_nb(released, A1), mutant)
+    assert failed == {}
+    failed, _, _ = run_cells(SOURCES[A1], mutant)
+    assert set(failed) == {"test-forward-random"}
+
+
+@pytest.mark.parametrize("name", [A1, A3])  # assignment 2 hands out runnable code: see the a2 tests
+def test_student_version_as_handed_out_scores_nothing(released, name):
+    nb = _released_nb(released, name)
+    failed, _, _ = run_cells(nb)
+    assert set(failed) == {_meta(cell)["grade_id"] for cell in nb.cells if _is_test(cell)}
+
+
+# --- assignment 2: the buggy PyTorch loop ---------------------------------------------------------------------------
+
+def _a2_fixed() -> str:
+    """The fixed script: the solution region of the answer cell."""
+    source = _cell(SOURCES[A2], "fix-the-bugs").source
+    return source.split("### BEGIN SOLUTION\n")[1].split("\n### END SOLUTION")[0]
+
+
+# Each bug: the fix in the reference, the bug that undoes it, and the test that must catch it.
+A2_BUGS = {
+    "scaled by 1/p instead of 1/(1-p)": ("x * keep / (1 - self.p)", "x * keep / self.p", "test-input-dropout"),
+    "F.dropout's training=True default": ("F.dropout(h, self.hidden_p, training=self.training)",
+                                          "F.dropout(h, self.hidden_p)", "test-eval-mode"),
+    "evaluation in train mode": ("model.eval()  #", "#", "test-accuracy"),
+    "training in eval mode": ("model.train()  #", "#", "test-train-mode"),
+}
+
+
+def test_a2_handout_fails_and_fix_passes(released, one_torch_thread):
+    handout = _cell(_released_nb(released, A2), "fix-the-bugs").source
+    assert handout.splitlines()[-2:] == list(STUB_LINES)
+    buggy = "\n".join(line for line in handout.splitlines() if line not in STUB_LINES)
+    failed, errors, _ = run_cells(SOURCES[A2], {"fix-the-bugs": buggy})
+    assert errors == {}, "the script as handed out runs without an error: its bugs are silent"
+    assert {test for _, _, test in A2_BUGS.values()} <= set(failed), "every bug of the handout is caught"
+    failed, errors, _ = run_cells(SOURCES[A2], {"fix-the-bugs": _a2_fixed()})
+    assert failed == {} and errors == {}, "the fixed script passes every test"
+
+
+@pytest.mark.parametrize("bug", list(A2_BUGS))
+def test_a2_autograder_catches_each_bug_alone(bug, one_torch_thread):
+    fix, mistake, catcher = A2_BUGS[bug]
+    failed, errors, _ = run_cells(SOURCES[A2], {"fix-the-bugs": _edit(_a2_fixed(), fix, mistake)})
+    assert errors == {}
+    assert catcher in failed, f"{catcher} must catch the bug {bug!r} (failed: {sorted(failed)})"
+
+
+# --- assignment 3: the Keras experiment -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def a3_reference():
+    """The reference solution of assignment 3, run once: its namespace holds the five trained networks."""
+    failed, errors, namespace = run_cells(SOURCES[A3])
+    assert failed == {} and errors == {}, "the reference solution (and the model answer's asserted claims) passes"
+    return namespace
+
+
+def _a3_variants(ns: dict) -> dict[str, dict]:
+    """Wrong experiments, as the names they would bind; each differs from the reference by construction."""
+    scores, models, rates = ns["scores"], ns["models"], ns["RATES"]
+    test_scores = {rate: scores(models[rate], ns["x_test"], ns["y_test"]) for rate in rates}
+    train_scores = {rate: scores(models[rate], ns["x_train"], ns["y_train"]) for rate in rates}
+    other = next(rate for rate in rates if rate != ns["best_rate"])
+    return {
+        "compared on the test split": {"val_scores": test_scores},
+        "compared on the training split": {"val_scores": train_scores},
+        "the worst rate chosen": {"best_rate": max(rates, key=lambda rate: ns["val_scores"][rate][0])},
+        "a rate left out": {"val_scores": {r: s for r, s in ns["val_scores"].items() if r != rates[-1]}},
+        "one network for every rate": {"models": {rate: models[ns["best_rate"]] for rate in rates}},
+        "the test score of another network": dict(zip(("test_loss", "test_accuracy"), test_scores[other])),
+    }
+
+
+A3_EXPERIMENT_MISTAKES = ["compared on the test split", "compared on the training split", "the worst rate chosen",
+                          "a rate left out", "one network for every rate", "the test score of another network"]
+A3_MODEL_MISTAKES = {  # edits (old text, new text) of the reference build_model
+    "the rate ignored": [("keras.layers.Dropout(rate)", "keras.layers.Dropout(0.5)")],
+    "no dropout layer": [("        keras.layers.Dropout(rate),\n", "")],
+    "dropout on the inputs instead": [("        keras.layers.Dropout(rate),\n", ""),
+                                      ("keras.Input(shape=(784,)),\n",
+                                       "keras.Input(shape=(784,)),\n        keras.layers.Dropout(rate),\n")],
+    "softmax output, from_logits loss": [("keras.layers.Dense(10)", 'keras.layers.Dense(10, activation="softmax")')],
+}
+
+
+def test_a3_reference_solution_passes(a3_reference):
+    assert a3_reference["best_rate"] in a3_reference["RATES"]
+
+
+@pytest.mark.parametrize("mistake", A3_EXPERIMENT_MISTAKES)
+def test_a3_autograder_catches_experiment_mistakes(a3_reference, mistake):
+    namespace = dict(a3_reference) | _a3_variants(a3_reference)[mistake]
+    failed, errors, _ = run_cells(SOURCES[A3], namespace=namespace, only={"test-experiment"})
+    assert errors == {} and "test-experiment" in failed, mistake
+
+
+@pytest.mark.parametrize("mistake", list(A3_MODEL_MISTAKES))
+def test_a3_autograder_catches_model_mistakes(a3_reference, mistake):
+    source = _solution(A3, "build-model")
+    for old, new in A3_MODEL_MISTAKES[mistake]:
+        source = _edit(source, old, new)
+    failed, errors, _ = run_cells(SOURCES[A3], {"build-model": source}, namespace=dict(a3_reference),
+                                  only={"build-model", "test-build-model"})
+    assert errors == {} and "test-build-model" in failed, mistake
+
+
+# --- nbgrader's real autograde path, end to end ---------------------------------------------------------------------
+
+def _submission(released_nb, answers: dict[str, str]):
+    """A student's notebook: the released one with the answer cells filled in."""
+    nb = nbformat.from_dict(released_nb)
+    for grade_id, source in answers.items():
+        _cell(nb, grade_id).source = source
+    return nb
+
+
+@pytest.mark.filterwarnings("ignore:Object of type:sqlalchemy.exc.SAWarning")  # nbgrader's own session handling
+def test_nbgrader_autograde_grades_submissions_end_to_end(tmp_path):
+    """generate_assignment with a gradebook, three submissions, `nbgrader autograde`: the scores it records."""
+    from nbgrader.api import Gradebook
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    course = tmp_path / "course"
+    shutil.copytree(ra.SOURCE_DIR / A1, course / "source" / A1)
+    config = ra.load_course_config(course)
+    release_dir = ra.generate_assignment(course, A1, database=True, config=config)
+    handed_out = nbformat.read(release_dir / f"{A1}.ipynb", as_version=4)
+    reference = {"forward": _solution(A1, "forward"), "backward": _solution(A1, "backward")}
+    submissions = {
+        "alice": _submission(handed_out, reference),  # the reference solution
+        "bob": handed_out,  # handed in untouched
+        "carol": _submission(handed_out, _a1_mutant("NumPy's global generator, not rng")),  # hidden tests catch it
+    }
+    for student, nb in submissions.items():
+        folder = course / "submitted" / student / A1
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{A1}.ipynb")
+
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = A1
+    Autograde(coursedir=coursedir, config=config).start()
+
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+        total = gradebook.find_assignment(A1).max_score
+        scores = {student: gradebook.find_submission(A1, student).score for student in submissions}
+        hidden = sum(cell.max_score for cell in gradebook.find_notebook(A1, A1).grade_cells
+                     if cell.name == "test-forward-random")
+    assert total == _points(SOURCES[A1])[0] == 12
+    assert scores == {"alice": total, "bob": 0, "carol": total - hidden}
+    graded = nbformat.read(course / "autograded" / "carol" / A1 / f"{A1}.ipynb", as_version=4)
+    assert "BEGIN HIDDEN TESTS" in _cell(graded, "test-forward-random").source, "autograde restores hidden tests"
+
+
+# --- the site without solutions -------------------------------------------------------------------------------------
+
+def test_solutions_mode_reads_the_switch(monkeypatch):
+    monkeypatch.delenv("BOOK_SOLUTIONS", raising=False)
+    assert solutions_mode() == "show"
+    monkeypatch.setenv("BOOK_SOLUTIONS", "hide")
+    assert solutions_mode() == "hide"
+    assert solutions_mode("Show") == "show"
+    with pytest.raises(ValueError, match="BOOK_SOLUTIONS must be one of show, hide"):
+        solutions_mode("no")
+
+
+def test_site_without_solutions_hides_them_and_default_collapses_them(tmp_path):
+    """A two-page book with the book's own configuration, built with and without solutions."""
+    book = tmp_path / "book"
+    book.mkdir()
+    for name in ("_config.yml", "references.bib"):
+        shutil.copy(ROOT / name, book / name)
+    if (ROOT / "_static").is_dir():
+        shutil.copytree(ROOT / "_static", book / "_static")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: page\nchapters:\n  - file: cells\n")
+    (book / "page.md").write_text(
+        "# Page\n\n```{exercise} Add\n:label: ex-switch-1\n\nWhat is two plus two?\n```\n\n"
+        "```{solution} ex-switch-1\n:class: dropdown\n\nSECRET-ANSWER-FOUR\n```\n")
+    cells = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Cells"),
+        nbformat.v4.new_code_cell("public_line = 1"),
+        nbformat.v4.new_code_cell("secret_solution_line = 2", metadata={"tags": [SOLUTION_CELL_TAG]}),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(cells, book / "cells.ipynb")
+
+    pages = {}
+    for mode in ("show", "hide"):
+        result = build(book, solutions=mode, output=tmp_path / mode)
+        assert result.returncode == 0, f"{mode}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        html = tmp_path / mode / "_build" / "html"
+        pages[mode] = {name: (html / f"{name}.html").read_text(encoding="utf-8") for name in ("page", "cells")}
+    assert "SECRET-ANSWER-FOUR" in pages["show"]["page"]
+    assert 'class="solution dropdown' in pages["show"]["page"], "by default a solution is a collapsed dropdown"
+    assert "secret_solution_line" in pages["show"]["cells"]
+    assert "What is two plus two?" in pages["hide"]["page"], "the exercise stays"
+    assert "SECRET-ANSWER-FOUR" not in pages["hide"]["page"] and 'class="solution' not in pages["hide"]["page"]
+    assert "secret_solution_line" not in pages["hide"]["cells"] and "public_line" in pages["hide"]["cells"]

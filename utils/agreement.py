@@ -1,0 +1,143 @@
+"""One dropout, three frameworks: run the same mask through NumPy, Keras and PyTorch and compare the results.
+
+Each runner takes an input `x`, a drop rate, a boolean keep-mask (True = keep) and the gradient `grad_out` of a loss
+with respect to the layer's output, and returns the layer's output and the gradient with respect to its input, both
+as NumPy arrays of `x`'s dtype. The custom layers take the mask directly; the frameworks' own layers draw their
+masks themselves, so `builtin_masks` runs them once and reads each mask back from which outputs are zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+import numpy as np
+
+from utils.dropout import Dropout, check_rate
+
+FRAMEWORKS = ("NumPy", "Keras", "PyTorch")
+# Agreement is checked to a few units in the last place of the dtype: the frameworks may multiply by 1/(1-p) or
+# divide by 1-p, which differ by one rounding.
+RTOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-14}
+
+
+class Result(NamedTuple):
+    """A dropout layer's training-mode output and its input gradient, as NumPy arrays."""
+
+    output: np.ndarray
+    grad: np.ndarray
+
+
+Runner = Callable[[np.ndarray, float, np.ndarray, np.ndarray], Result]
+
+
+def check_case(x: np.ndarray, keep_mask: np.ndarray, grad_out: np.ndarray) -> None:
+    """Raise a clear error unless `x` is float32/float64 and `keep_mask` and `grad_out` match it."""
+    for name, array in (("x", x), ("keep_mask", keep_mask), ("grad_out", grad_out)):
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array, got {type(array).__name__}")
+    if x.dtype not in RTOL:
+        raise TypeError(f"x must be float32 or float64 (the dtypes all three frameworks support), got {x.dtype}")
+    if keep_mask.dtype != np.bool_ or keep_mask.shape != x.shape:
+        raise ValueError(f"keep_mask must be a boolean array of x's shape {x.shape}, "
+                         f"got {keep_mask.dtype} of shape {keep_mask.shape}")
+    if grad_out.dtype != x.dtype or grad_out.shape != x.shape:
+        raise ValueError(f"grad_out must have x's dtype {x.dtype} and shape {x.shape}, "
+                         f"got {grad_out.dtype} of shape {grad_out.shape}")
+
+
+def run_numpy(x: np.ndarray, rate: float, keep_mask: np.ndarray, grad_out: np.ndarray) -> Result:
+    """The book's NumPy reference layer, with the mask injected."""
+    layer = Dropout(rate)
+    return Result(layer.forward(x, mask=keep_mask), layer.backward(grad_out))
+
+
+def run_keras(x: np.ndarray, rate: float, keep_mask: np.ndarray, grad_out: np.ndarray) -> Result:
+    """The book's custom Keras layer (TensorFlow backend), with the mask injected; the gradient from a GradientTape."""
+    import tensorflow as tf
+
+    from utils.keras_dropout import ReferenceDropout
+
+    layer = ReferenceDropout(rate, dtype=x.dtype.name)
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        output = layer(inputs, training=True, keep_mask=tf.constant(keep_mask))
+        loss = tf.reduce_sum(output * tf.constant(grad_out))
+    return Result(output.numpy(), tape.gradient(loss, inputs).numpy())
+
+
+def run_pytorch(x: np.ndarray, rate: float, keep_mask: np.ndarray, grad_out: np.ndarray) -> Result:
+    """The book's custom PyTorch autograd function, with the mask injected; the gradient from autograd."""
+    import torch
+
+    from utils.torch_dropout import dropout
+
+    inputs = torch.tensor(x, requires_grad=True)
+    output = dropout(inputs, rate, training=True, keep_mask=torch.from_numpy(keep_mask))
+    output.backward(torch.from_numpy(grad_out))
+    return Result(output.detach().numpy(), inputs.grad.numpy())
+
+
+RUNNERS: dict[str, Runner] = {"NumPy": run_numpy, "Keras": run_keras, "PyTorch": run_pytorch}
+
+
+def run_all(x: np.ndarray, rate: float, keep_mask: np.ndarray, grad_out: np.ndarray) -> dict[str, Result]:
+    """Run the same case through every framework's layer; return each framework's result."""
+    rate = check_rate(rate)
+    check_case(x, keep_mask, grad_out)
+    return {name: runner(x, rate, keep_mask, grad_out) for name, runner in RUNNERS.items()}
+
+
+def builtin_masks(x: np.ndarray, rate: float, grad_out: np.ndarray, *, seed: int = 0) -> dict[str, tuple[np.ndarray, Result]]:
+    """Run `keras.layers.Dropout` and `torch.nn.Dropout` in training mode; return each one's mask and result.
+
+    The mask is read back as the outputs that are not zero, so `x` must have no zeros.
+    """
+    import tensorflow as tf
+    import torch
+    from keras import layers
+
+    rate = check_rate(rate)
+    check_case(x, np.ones(x.shape, dtype=bool), grad_out)
+    if not np.all(x != 0):
+        raise ValueError("x must have no zeros: the masks are read back from which outputs are zero")
+
+    keras_layer = layers.Dropout(rate, seed=seed, dtype=x.dtype.name)
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        output = keras_layer(inputs, training=True)
+        loss = tf.reduce_sum(output * tf.constant(grad_out))
+    keras_result = Result(output.numpy(), tape.gradient(loss, inputs).numpy())
+
+    with torch.random.fork_rng(devices=[]):  # leave the caller's global torch RNG untouched
+        torch.manual_seed(seed)
+        torch_inputs = torch.tensor(x, requires_grad=True)
+        torch_output = torch.nn.Dropout(rate).train()(torch_inputs)
+    torch_output.backward(torch.from_numpy(grad_out))
+    torch_result = Result(torch_output.detach().numpy(), torch_inputs.grad.numpy())
+
+    return {name: (result.output != 0, result) for name, result in
+            (("Keras", keras_result), ("PyTorch", torch_result))}
+
+
+def max_relative_gap(result: Result, reference: Result) -> float:
+    """The largest difference between two results, output or gradient, relative to the reference's largest value."""
+    gaps = []
+    for got, want in ((result.output, reference.output), (result.grad, reference.grad)):
+        if got.shape != want.shape:
+            raise ValueError(f"results of different shapes: {got.shape} and {want.shape}")
+        scale = max(float(np.abs(want).max(initial=0.0)), np.finfo(want.dtype).tiny)
+        gaps.append(float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max(initial=0.0)) / scale)
+    return max(gaps)
+
+
+def agreement_table(results: Mapping[str, Result], reference: str = "NumPy") -> dict[str, dict[str, object]]:
+    """For each framework: its dtypes and its largest gap to the reference, relative to the reference's scale."""
+    if reference not in results:
+        raise ValueError(f"reference {reference!r} is not among the results: {sorted(results)}")
+    want = results[reference]
+    return {name: {"output dtype": str(result.output.dtype), "grad dtype": str(result.grad.dtype),
+                   "largest relative gap": max_relative_gap(result, want)}
+            for name, result in results.items()}

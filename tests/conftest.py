@@ -1,7 +1,12 @@
-"""Fixtures shared by the unit tests."""
+"""Fixtures shared by the tests."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tools.build_site import HTML_DIR
+from tools.sitecheck import build_once
 
 
 @pytest.fixture
@@ -15,3 +20,12 @@ def blobs():
         return x, y
 
     return make
+
+
+@pytest.fixture(scope="session")
+def site() -> Path:
+    """The built site's HTML folder, built once per test session with warnings as errors."""
+    result = build_once()
+    assert result.returncode == 0, (
+        f"site build failed (warnings are errors):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+    return HTML_DIR

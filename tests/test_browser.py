@@ -32,7 +32,6 @@ from tools.sitecheck import (
     REPORT_PATH,
     SCREENSHOT_DIR,
     anchors_in,
-    build_once,
     find_chromium,
     is_local,
     local_file,
@@ -89,14 +88,6 @@ class Visit:
     external: list[str] = field(default_factory=list)
     found: dict = field(default_factory=dict)
     dark: list[str] | None = None  # problems with the figures in dark mode; None: the page has no figure
-
-
-@pytest.fixture(scope="module")
-def site() -> Path:
-    result = build_once()
-    assert result.returncode == 0, (
-        f"site build failed (warnings are errors):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
-    return HTML_DIR
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The site builds with warnings as errors, and the built pages, figures and internal links are all there.
 
 These tests read the built HTML files; tests/test_browser.py loads the same pages in Chromium. Both take the site
-from tools.sitecheck.build_once, so a pytest session builds it once.
+from the session fixture `site` in tests/conftest.py, so a pytest session builds it once.
 """
 
 import re
@@ -17,7 +17,6 @@ import yaml
 from tools.build_site import HTML_DIR
 from tools.exercise_list import reading_order
 from tools.site_fixes import unique_assets
-from tools.sitecheck import build_once
 from tools.toc import ROOT, resolve_entry, toc_entries
 
 
@@ -54,14 +53,6 @@ class _Links(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "main" and self._main_depth:
             self._main_depth -= 1
-
-
-@pytest.fixture(scope="module")
-def site() -> Path:
-    result = build_once()
-    assert result.returncode == 0, (
-        f"site build failed (warnings are errors):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
-    return HTML_DIR
 
 
 def _page(site: Path, entry: str) -> Path:

@@ -7,3 +7,6 @@ import os
 # Both must be set before Keras or TensorFlow is first imported; a value the user set wins.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# On a shared 2-core machine, OpenMP threads that spin while waiting for each other slow PyTorch training 10x;
+# passive waiting changes the speed only, never a result. It must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

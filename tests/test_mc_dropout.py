@@ -1,0 +1,178 @@
+"""Monte-Carlo dropout: only dropout switched on, repeatable passes, the spread measures, rotation and the CNN."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from utils.mc_dropout import (dropout_layers, eval_predict, make_lenet, mc_mode, mc_predict, mutual_information,
+                              predictive_entropy, predictive_mean, rotate_images, softmax_variance, spread_measures)
+from utils.seeding import seed_everything
+from utils.training import make_mlp
+
+
+@pytest.fixture
+def lenet():
+    """A LeNet-like CNN with batch norm whose running statistics are not the defaults."""
+    seed_everything(0)
+    model = make_lenet(drop_rate=0.5)
+    with torch.no_grad():
+        model.train()(torch.rand(32, 784))  # gives the batch-norm layer non-trivial running statistics
+    return model.eval()
+
+
+@pytest.fixture
+def digits():
+    return np.random.default_rng(0).random((12, 784), dtype=np.float32)
+
+
+def test_mc_mode_switches_on_dropout_only_and_restores_every_mode(lenet):
+    lenet[2].train()  # a mixed state, to check that it comes back exactly
+    before = {name: module.training for name, module in lenet.named_modules()}
+    with mc_mode(lenet):
+        on = [type(m).__name__ for m in lenet.modules() if m.training]
+    assert on == ["Dropout"]
+    assert {name: module.training for name, module in lenet.named_modules()} == before
+
+
+def test_mc_mode_restores_modes_after_an_error(lenet):
+    with pytest.raises(RuntimeError), mc_mode(lenet):
+        raise RuntimeError("inside")
+    assert not any(m.training for m in lenet.modules())
+
+
+def test_batch_norm_statistics_are_used_and_left_alone(lenet, digits):
+    stats = [t.clone() for t in (lenet[2].running_mean, lenet[2].running_var)]
+    mc_predict(lenet, digits, passes=5)
+    assert torch.equal(stats[0], lenet[2].running_mean) and torch.equal(stats[1], lenet[2].running_var)
+    # A row's prediction does not depend on the rest of its batch (it would with model.train()).
+    noise = np.random.default_rng(1).random((11, 784), dtype=np.float32) * 5
+    alone = mc_predict(lenet, np.concatenate([digits[:1], digits[1:]]), passes=3, seed=4)[:, 0]
+    mixed = mc_predict(lenet, np.concatenate([digits[:1], noise]), passes=3, seed=4)[:, 0]
+    np.testing.assert_allclose(alone, mixed, atol=1e-6)
+
+
+def test_passes_are_probabilities_that_differ_and_repeat_with_the_seed(lenet, digits):
+    state = torch.random.get_rng_state()
+    probs = mc_predict(lenet, digits, passes=6, seed=3)
+    assert torch.equal(state, torch.random.get_rng_state())  # the global generator is untouched
+    assert probs.shape == (6, 12, 10)
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
+    assert not np.allclose(probs[0], probs[1])
+    np.testing.assert_array_equal(probs, mc_predict(lenet, digits, passes=6, seed=3))
+    assert not np.allclose(probs, mc_predict(lenet, digits, passes=6, seed=4))
+    assert not lenet.training
+
+
+@pytest.mark.parametrize("build", [
+    lambda: make_lenet(drop_rate=0.3),
+    lambda: make_mlp(784, [32, 16], 10, drop_rate=0.5, input_drop_rate=0.2),  # dropout first: nothing to share
+    lambda: nn.Sequential(nn.Linear(784, 20), nn.Sequential(nn.ReLU(), nn.Dropout(0.5)), nn.Linear(20, 10)),
+])
+def test_sharing_the_deterministic_prefix_changes_nothing(build, digits):
+    seed_everything(0)
+    model = build().eval()
+    for module in dropout_layers(model):
+        module.train()
+    torch.manual_seed(9)
+    with torch.no_grad():
+        naive = torch.stack([torch.softmax(model(torch.as_tensor(digits)), dim=-1) for _ in range(4)]).numpy()
+    model.eval()
+    np.testing.assert_allclose(mc_predict(model, digits, passes=4, seed=9), naive, atol=1e-6)
+
+
+def test_other_dropout_classes_count(digits):
+    model = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 2, 3), nn.Dropout2d(0.5), nn.Flatten(),
+                          nn.Linear(2 * 26 * 26, 3))
+    assert len(dropout_layers(model)) == 1
+    probs = mc_predict(model, digits, passes=3)
+    assert not np.allclose(probs[0], probs[1])
+
+
+@pytest.mark.parametrize("model, n_in", [
+    (make_lenet(drop_rate=0.0), 784),
+    (make_mlp(4, [3], 2), 4),
+    (nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.0), nn.Linear(3, 2)), 4),
+    (nn.Linear(4, 2), 4),
+])
+def test_models_without_active_dropout_are_refused(model, n_in):
+    with pytest.raises(ValueError, match="no dropout layer"):
+        mc_predict(model, np.zeros((2, n_in)))
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda m, x: mc_predict(m, x, passes=0), ValueError),
+    (lambda m, x: mc_predict(m, x, passes=2.0), TypeError),
+    (lambda m, x: mc_predict(m, x, seed=-1), ValueError),
+    (lambda m, x: mc_predict(m, x[:0]), ValueError),
+    (lambda m, x: mc_predict(m, x[0]), ValueError),
+    (lambda m, x: eval_predict("model", x), TypeError),
+    (lambda m, x: dropout_layers(None), TypeError),
+])
+def test_bad_arguments_are_rejected(lenet, digits, call, error):
+    with pytest.raises(error):
+        call(lenet, digits)
+
+
+def test_eval_predict_is_the_eval_mode_softmax_and_keeps_the_mode(lenet, digits):
+    lenet.train()
+    probs = eval_predict(lenet, digits)
+    assert lenet.training
+    with torch.no_grad():
+        expected = torch.softmax(lenet.eval()(torch.as_tensor(digits)), dim=-1).numpy()
+    np.testing.assert_allclose(probs, expected, atol=1e-6)
+
+
+def test_spread_measures_on_known_cases():
+    sure, other, flat = np.eye(4)[0], np.eye(4)[2], np.full(4, 0.25)
+    probs = np.array([[sure, flat, sure], [sure, flat, other]])  # 2 passes, 3 examples
+    np.testing.assert_allclose(predictive_mean(probs), [sure, flat, (sure + other) / 2])
+    np.testing.assert_allclose(predictive_entropy(probs), [0.0, np.log(4), np.log(2)], atol=1e-12)
+    np.testing.assert_allclose(mutual_information(probs), [0.0, 0.0, np.log(2)], atol=1e-12)
+    np.testing.assert_allclose(softmax_variance(probs), [0.0, 0.0, 0.5], atol=1e-12)
+    assert set(spread_measures(probs)) == {"entropy", "mutual information", "variance"}
+
+
+def test_mutual_information_lies_between_zero_and_the_entropy():
+    probs = np.random.default_rng(0).dirichlet(np.full(10, 0.3), size=(20, 50))
+    mi, entropy = mutual_information(probs), predictive_entropy(probs)
+    assert np.all(mi >= 0) and np.all(mi <= entropy + 1e-12) and np.all(entropy <= np.log(10) + 1e-12)
+
+
+@pytest.mark.parametrize("probs", [np.full((3, 4), 0.25), np.full((2, 3, 4), 0.3), -np.eye(4)[None], np.zeros((0, 2, 3))])
+def test_measures_reject_arrays_that_are_not_passes_of_probabilities(probs):
+    with pytest.raises(ValueError):
+        predictive_entropy(probs)
+
+
+def test_rotation_turns_counter_clockwise_about_the_centre(digits):
+    images = digits.reshape(-1, 28, 28)
+    np.testing.assert_allclose(rotate_images(digits, 0), digits, atol=1e-6)
+    quarter = rotate_images(digits, 90).reshape(-1, 28, 28)
+    np.testing.assert_allclose(quarter, np.rot90(images, k=1, axes=(1, 2)), atol=1e-5)
+    np.testing.assert_allclose(rotate_images(digits, 180), np.rot90(images, 2, axes=(1, 2)).reshape(-1, 784), atol=1e-5)
+    tilted = rotate_images(digits, 33)
+    assert tilted.dtype == np.float32 and tilted.shape == digits.shape and 0 <= tilted.min() <= tilted.max() <= 1
+
+
+@pytest.mark.parametrize("x, angle, error", [
+    (np.zeros((2, 783)), 10, ValueError),
+    (np.zeros(784), 10, ValueError),
+    (np.zeros((2, 784)), True, TypeError),
+    (np.zeros((2, 784)), "90", TypeError),
+])
+def test_rotation_rejects_bad_input(x, angle, error):
+    with pytest.raises(error):
+        rotate_images(x, angle)
+
+
+def test_lenet_takes_flat_rows_and_drops_only_before_its_last_layer(digits):
+    model = make_lenet(drop_rate=0.4, n_classes=7)
+    assert model(torch.as_tensor(digits)).shape == (12, 7)
+    assert isinstance(model[-2], nn.Dropout) and model[-2].p == 0.4 and len(dropout_layers(model)) == 1
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in make_lenet(batch_norm=False))
+    with pytest.raises(ValueError):
+        make_lenet(drop_rate=1.0)
+    with pytest.raises(ValueError):
+        make_lenet(n_classes=1)

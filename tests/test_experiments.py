@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from torch import nn
 
-from utils.experiments import accuracies, best_epoch, generalisation_gap, plot_gap_sweep, train_fresh_mlp
+from utils.experiments import (accuracies, best_epoch, generalisation_gap, mean_std, plot_bands, plot_gap_sweep,
+                               seed_errors, train_fresh_mlp)
 
 matplotlib.use("Agg")
 
@@ -105,3 +106,54 @@ def test_sweep_plot_draws_accuracies_and_gaps_in_setting_order():
 def test_sweep_plot_rejects_bad_input(histories, kwargs, error):
     with pytest.raises(error):
         plot_gap_sweep(histories, xlabel="n", **kwargs)
+
+
+def test_seed_errors_train_one_model_per_seed_and_repeat(blobs):
+    x, y = blobs(150, n_features=4)
+    val = blobs(60, n_features=4, seed=1)
+    arguments = {"seeds": [0, 1], "hidden": [8], "n_classes": 3, "epochs": 3, "drop_rate": 0.2}
+    errors = seed_errors((x, y), {"train": (x, y), "val": val}, **arguments)
+    assert set(errors) == {"train", "val"} and errors["val"].shape == (2,)
+    assert np.all((errors["val"] >= 0) & (errors["val"] <= 1))
+    again = seed_errors((x, y), {"train": (x, y), "val": val}, **arguments)
+    assert all(np.array_equal(errors[k], again[k]) for k in errors)
+    model, _ = train_fresh_mlp((x, y), None, hidden=[8], n_classes=3, epochs=3, seed=1, drop_rate=0.2)
+    assert errors["val"][1] == pytest.approx(1 - accuracies(model, {"val": val})["val"])
+
+
+@pytest.mark.parametrize("splits, seeds", [({}, [0]), ({"val": None}, [])])
+def test_seed_errors_reject_empty_input(blobs, splits, seeds):
+    x, y = blobs(30, n_features=4)
+    with pytest.raises(ValueError):
+        seed_errors((x, y), splits, seeds=seeds, hidden=[4], n_classes=3, epochs=1)
+
+
+def test_mean_std_formats_percent_by_default():
+    assert mean_std([0.01, 0.03]) == "2.00 ± 1.00"
+    assert mean_std([1.0, 2.0, 3.0], scale=1, digits=1) == "2.0 ± 0.8"
+    for bad in ([], [[0.1]]):
+        with pytest.raises(ValueError):
+            mean_std(bad)
+
+
+def test_plot_bands_draws_means_and_bands_against_the_settings():
+    runs = {"a": np.array([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]), "b": [0.5, 0.5, 0.5]}
+    ax = plot_bands([10, 100, 1000], runs, xlabel="size", ylabel="error", log_x=True)
+    a, b = ax.get_lines()
+    assert list(a.get_xdata()) == [10, 100, 1000] and np.allclose(a.get_ydata(), [0.2, 0.2, 0.2])
+    assert len(ax.collections) == 1  # one band: "b" is a single run
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "size"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("settings, runs, kwargs", [
+    ([1, 2], {}, {}),
+    ([], {"a": [[]]}, {}),
+    ([1, 2], {"a": [0.1, 0.2, 0.3]}, {}),
+    ([0, 1], {"a": [0.1, 0.2]}, {"log_x": True}),
+])
+def test_plot_bands_rejects_bad_input(settings, runs, kwargs):
+    with pytest.raises(ValueError):
+        plot_bands(settings, runs, xlabel="x", ylabel="y", **kwargs)
+    plt.close("all")

@@ -98,3 +98,96 @@ def test_progress_is_silent_when_the_book_tooling_asks(monkeypatch, capsys):
     monkeypatch.setenv(QUIET_ENV, "0")
     list(progress(range(3), desc="shown"))
     assert "shown" in capsys.readouterr().err
+
+
+def test_device_cpu_is_the_default_and_gives_identical_runs(blobs):
+    x, y = blobs()
+    runs = []
+    for device in (None, "cpu", torch.device("cpu")):
+        seed_everything(0)
+        model = make_mlp(5, [16], 3, drop_rate=0.3)
+        kwargs = {} if device is None else {"device": device}
+        runs.append(train_classifier(model, (x, y), (x[:50], y[:50]), epochs=3, seed=1, **kwargs))
+        assert next(model.parameters()).device.type == "cpu"
+    assert runs[0] == runs[1] == runs[2]
+
+
+@pytest.mark.parametrize("device, error", [("gpu", ValueError), ("meta", ValueError), (3, TypeError)])
+def test_training_rejects_bad_devices(blobs, device, error):
+    x, y = blobs(20)
+    with pytest.raises(error, match="device"):
+        train_classifier(make_mlp(5, [4], 3), (x, y), epochs=1, device=device)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_a_missing_gpu_is_a_clear_error(blobs):
+    x, y = blobs(20)
+    with pytest.raises(ValueError, match="CUDA"):
+        train_classifier(make_mlp(5, [4], 3), (x, y), epochs=1, device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_the_gpu_matches_the_cpu_closely(blobs):
+    x, y = blobs()
+    histories = {}
+    for device in ("cpu", "cuda"):
+        seed_everything(0)
+        model = make_mlp(5, [16], 3)  # no dropout: CPU and GPU draw different masks
+        histories[device] = train_classifier(model, (x, y), (x[:50], y[:50]), epochs=3, device=device)
+        assert next(model.parameters()).device.type == device
+        assert evaluate(model, x, y)[1] == histories[device]["accuracy"][-1]  # evaluate follows the model
+    for key, values in histories["cpu"].items():
+        assert histories["cuda"][key] == pytest.approx(values, abs=1e-4)
+
+
+def test_eval_every_measures_fewer_epochs_without_changing_training(blobs):
+    x, y = blobs()
+    histories = []
+    for eval_every in (1, 2):
+        seed_everything(0)
+        model = make_mlp(5, [16], 3, drop_rate=0.3)
+        histories.append(train_classifier(model, (x, y), (x[:50], y[:50]), epochs=5, eval_every=eval_every))
+    every, some = histories
+    assert all(some[key] == [every[key][i] for i in (1, 3, 4)] for key in every)  # epochs 2, 4 and the last
+
+
+@pytest.mark.parametrize("eval_every", [0, True, 1.5])
+def test_eval_every_must_be_a_positive_integer(blobs, eval_every):
+    x, y = blobs(20)
+    with pytest.raises(ValueError, match="eval_every"):
+        train_classifier(make_mlp(5, [4], 3), (x, y), epochs=1, eval_every=eval_every)
+
+
+def test_a_learning_rate_schedule_falls_linearly_to_lr_end(blobs, monkeypatch):
+    x, y = blobs(100)
+    seen = []
+    step = torch.optim.SGD.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", recording_step)
+    train_classifier(make_mlp(5, [4], 3), (x, y), epochs=2, batch_size=40, lr=0.5, lr_end=0.1)
+    assert len(seen) == 6  # 3 minibatches per epoch
+    assert seen[0] == 0.5 and seen[-1] == pytest.approx(0.1)
+    assert seen == pytest.approx([0.5 - 0.4 * i / 5 for i in range(6)])
+    seen.clear()
+    train_classifier(make_mlp(5, [4], 3), (x, y), epochs=1, batch_size=40, lr=0.5)
+    assert seen == [0.5, 0.5, 0.5]  # no lr_end: constant, as before
+
+
+def test_a_constant_schedule_is_the_same_as_none(blobs):
+    x, y = blobs()
+    histories = []
+    for lr_end in (None, 0.05):
+        seed_everything(0)
+        histories.append(train_classifier(make_mlp(5, [16], 3), (x, y), epochs=3, lr=0.05, lr_end=lr_end))
+    assert histories[0] == histories[1]
+
+
+@pytest.mark.parametrize("kwargs", [{"lr": 0.0}, {"lr": -0.1}, {"lr_end": -0.01}])
+def test_learning_rates_are_checked(blobs, kwargs):
+    x, y = blobs(20)
+    with pytest.raises(ValueError, match="lr"):
+        train_classifier(make_mlp(5, [4], 3), (x, y), epochs=1, **kwargs)

@@ -8,11 +8,13 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from torch import nn
 
 from utils.plotting import PALETTE
+from utils.progress import progress
 from utils.seeding import seed_everything
 from utils.training import History, evaluate, make_mlp, train_classifier
 
@@ -125,3 +127,83 @@ def plot_gap_sweep(histories: Mapping[float, Mapping[str, Sequence[float]]], *, 
         ax.set_xlabel(xlabel)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     return fig
+
+
+def seed_errors(
+    train: Split,
+    splits: Mapping[str, Split],
+    *,
+    seeds: Sequence[int],
+    hidden: Sequence[int],
+    n_classes: int,
+    epochs: int,
+    label: str = "seeds",
+    **train_kwargs: Any,
+) -> dict[str, np.ndarray]:
+    """Train one fresh MLP per seed and return each named split's error rate (1 − accuracy), one value per seed.
+
+    Metrics are measured once, after the last epoch. `train_kwargs` go to `train_fresh_mlp` (drop_rate, lr, ...).
+    """
+    if not splits:
+        raise ValueError("splits is empty: give at least one name -> (inputs, labels) entry to measure errors on")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed")
+    errors: dict[str, list[float]] = {name: [] for name in splits}
+    for seed in progress(seeds, desc=label, unit="seed", leave=False):
+        model, _ = train_fresh_mlp(train, None, hidden=hidden, n_classes=n_classes, epochs=epochs, seed=seed,
+                                   eval_every=epochs, **train_kwargs)
+        for name, accuracy in accuracies(model, splits).items():
+            errors[name].append(1.0 - accuracy)
+    return {name: np.asarray(values) for name, values in errors.items()}
+
+
+def mean_std(values: Sequence[float], *, scale: float = 100.0, digits: int = 2) -> str:
+    """Format repeated measurements as 'mean ± std' (population std), multiplied by `scale` (100: percent)."""
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D sequence, got shape {array.shape}")
+    return f"{scale * array.mean():.{digits}f} ± {scale * array.std():.{digits}f}"
+
+
+def plot_bands(
+    settings: Sequence[float],
+    runs: Mapping[str, Any],
+    *,
+    ax: Axes | None = None,
+    xlabel: str,
+    ylabel: str,
+    log_x: bool = False,
+    percent: bool = True,
+) -> Axes:
+    """Plot each entry of `runs`, an array (seeds, settings), as its mean against `settings` with a ±1 std band."""
+    if not runs:
+        raise ValueError("runs is empty: give at least one label -> (seeds, settings) array")
+    settings = np.asarray(settings, dtype=float)
+    if settings.ndim != 1 or settings.size == 0:
+        raise ValueError(f"settings must be a non-empty 1-D sequence, got shape {settings.shape}")
+    if log_x and settings.min() <= 0:
+        raise ValueError(f"settings must be positive for a log axis, got {settings.min()}")
+    if ax is None:
+        _, ax = plt.subplots()
+    for i, (label, values) in enumerate(runs.items()):
+        curves = np.asarray(values, dtype=float)
+        if curves.ndim == 1:
+            curves = curves[np.newaxis, :]
+        if curves.ndim != 2 or curves.shape[1] != settings.size:
+            raise ValueError(f"{label!r}: expected an array (seeds, {settings.size}), got shape {curves.shape}")
+        color = PALETTE[i % len(PALETTE)]
+        mean, std = curves.mean(axis=0), curves.std(axis=0)
+        ax.plot(settings, mean, marker="o", color=color, label=label)
+        if len(curves) > 1:
+            ax.fill_between(settings, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+    if log_x:
+        ax.set_xscale("log")
+        ax.set_xticks(settings, labels=[f"{s:g}" for s in settings])
+        ax.minorticks_off()
+    if percent:
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return ax

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FormatStrFormatter, LogLocator
 from torch import nn
 
-from utils.checks import check_count
+from utils.checks import check_count, check_device
 from utils.dropout import check_rate
 from utils.plotting import PALETTE
 from utils.training import make_mlp
@@ -24,25 +24,6 @@ from utils.training import make_mlp
 H100_COSTS = Path(__file__).resolve().parents[1] / "data" / "gpu_costs_h100.json"  # measured by tools.measure_gpu_costs
 MIN_SAMPLE_S = 1e-2  # one timed sample runs the callable often enough to last at least this long
 MAX_CALLS_PER_SAMPLE = 10_000
-
-
-def check_device(device: str | torch.device) -> torch.device:
-    """Return `device` as a torch.device if it is a CPU or CUDA device this machine has; raise a clear error if not."""
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a string or a torch.device, got {type(device).__name__}: {device!r}")
-    try:
-        device = torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"{device!r} is not a valid device string (try 'cpu' or 'cuda'): {error}") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"only 'cpu' and 'cuda' devices can be timed, got {str(device)!r}")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r} asked for, but PyTorch sees no CUDA GPU on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {str(device)!r} asked for, but this machine has only "
-                             f"{torch.cuda.device_count()} CUDA GPU(s)")
-    return device
 
 
 def check_float_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -27,12 +27,11 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 from sklearn.model_selection import train_test_split
 
-from utils.checks import check_count
+from utils.checks import check_count, check_device
 from utils.data import Splits, load_dataset
 from utils.experiments import mean_std, seed_errors
 from utils.plotting import PALETTE
 from utils.progress import progress
-from utils.training import resolve_device
 
 SCALE_ENV = "DROPOUT_IN_DEPTH_SCALE"
 SCALES: tuple[str, ...] = ("laptop", "paper")
@@ -208,8 +207,8 @@ def pick_device(scale: Scale | str) -> torch.device:
     if choice not in DEVICES:
         raise ValueError(f"a scale's device must be one of {DEVICES}, got {choice!r}")
     if choice == "auto" and torch.cuda.is_available():
-        return resolve_device("cuda:0")
-    return resolve_device("cpu")
+        return check_device("cuda:0")
+    return check_device("cpu")
 
 
 def load_data(scale: Scale) -> Splits:

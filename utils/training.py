@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from utils.checks import check_device
 from utils.dropout import check_rate
 from utils.progress import progress
 
@@ -36,23 +37,6 @@ def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     if len(x) != len(y):
         raise ValueError(f"got {len(x)} inputs but {len(y)} labels")
     return torch.as_tensor(np.asarray(x, dtype=np.float32)), torch.as_tensor(np.asarray(y, dtype=np.int64))
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Return `device` as a torch.device, checking that it names a CPU or an available CUDA GPU."""
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a str or torch.device such as 'cpu' or 'cuda', got {type(device).__name__}")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"device must name a torch device such as 'cpu', 'cuda' or 'cuda:0', got {device!r}") from error
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be a CPU or a CUDA GPU ('cpu', 'cuda', 'cuda:0', ...), got {device!r}")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asks for a CUDA GPU, but PyTorch sees none here; use 'cpu'")
-    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise ValueError(f"device {device!r} asked for, but PyTorch sees only {torch.cuda.device_count()} CUDA GPU(s)")
-    return resolved
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -121,7 +105,7 @@ def train_classifier(
         raise ValueError(f"lr must be positive and lr_end (if given) at least 0, got lr={lr}, lr_end={lr_end}")
     if isinstance(eval_every, bool) or not isinstance(eval_every, (int, np.integer)) or eval_every < 1:
         raise ValueError(f"eval_every must be a positive integer (1 = after every epoch), got {eval_every!r}")
-    device = resolve_device(device)
+    device = check_device(device)
     model.to(device)
     inputs, labels = (tensor.to(device) for tensor in _tensors(*train))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)

@@ -3,6 +3,8 @@ code path run end to end at a tiny size (the paper scale included, through the s
 
 import warnings
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,8 +13,10 @@ import torch
 from tools.paper_scale import main as paper_scale_main
 from utils.data import DatasetFallbackWarning, find_mnist, load_dataset
 from utils.paper import (PAPER_FINDINGS, PAPER_TABLE2, RATE_MODES, SCALE_CONFIGS, SCALE_ENV, SMOKE, Method, get_scale,
-                         load_data, pick_device, rate_sweep, rate_width, run_table2, scale_name, size_epochs,
-                         size_sweep, subset, sweep_table, table2_summary, torch_threads)
+                         load_data, pick_device, plot_table2, rate_sweep, rate_width, run_table2, scale_name,
+                         size_epochs, size_sweep, subset, sweep_table, table2_summary, torch_threads, write_table)
+
+matplotlib.use("Agg")
 
 
 @pytest.fixture
@@ -218,3 +222,23 @@ def test_the_laptop_scale_runs_single_threaded_and_restores_the_setting():
     with pytest.raises(ValueError, match="threads"):
         with torch_threads(0):
             pass
+
+
+def test_the_table2_plot_shows_seeds_means_and_the_papers_numbers():
+    runs = pd.DataFrame({"method": ["no dropout"] * 2 + ["dropout"] * 2, "test_error": [0.05, 0.07, 0.04, 0.06]})
+    ax = plot_table2(runs)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["no dropout", "dropout"]
+    diamonds = [line for line in ax.get_lines() if line.get_marker() == "D"]
+    assert [line.get_ydata()[0] for line in diamonds] == pytest.approx([0.016, 0.0125])
+    dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert sorted(np.concatenate([line.get_ydata() for line in dots])) == [0.04, 0.05, 0.06, 0.07]
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="test_error"):
+        plot_table2(runs.drop(columns="test_error"))
+
+
+def test_tables_are_written_as_csv_and_markdown(tmp_path):
+    table = pd.DataFrame({"a": ["1.00 ± 0.50"]}, index=pd.Index(["x"], name="setting"))
+    csv_path, md_path = write_table(table, tmp_path / "new", "demo")
+    assert pd.read_csv(csv_path, index_col="setting").loc["x", "a"] == "1.00 ± 0.50"
+    assert "| x " in md_path.read_text(encoding="utf-8")

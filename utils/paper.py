@@ -328,7 +328,7 @@ def plot_table2(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 
 def rate_width(scale: Scale, rate: float, mode: str) -> int:
-    """The hidden width for drop rate `rate`: the scale's width n, or n / (1 - rate) rounded so n (1 - rate) is fixed."""
+    """The hidden width at drop rate `rate`: the scale's width n, or round(n / (1 - rate)), which keeps n (1 - rate)."""
     if mode not in RATE_MODES:
         raise ValueError(f"mode must be one of {RATE_MODES}, got {mode!r}")
     if not 0.0 <= rate < 1.0:

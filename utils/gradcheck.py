@@ -8,7 +8,7 @@ of each function value, divided by h, swamps the derivative, so the functions he
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from numbers import Real
 
 import numpy as np
@@ -36,6 +36,19 @@ def _check_step(h: float) -> float:
     return float(h)
 
 
+def _nudged(f: Callable[[np.ndarray], object], x: np.ndarray, h: float,
+            read: Callable[[object], object]) -> Iterator[tuple[tuple[int, ...], object, object]]:
+    """For each entry of `x`: (index, read(f(x + h)), read(f(x - h))) with only that entry nudged; x is restored."""
+    for index in np.ndindex(x.shape):
+        saved = x[index]
+        x[index] = saved + h
+        plus = read(f(x))
+        x[index] = saved - h
+        minus = read(f(x))
+        x[index] = saved
+        yield index, plus, minus
+
+
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, *, h: float = DEFAULT_STEP) -> np.ndarray:
     """Return the gradient of the scalar function `f` at `x` by central differences (f(x+h) - f(x-h)) / 2h."""
     if not callable(f):
@@ -43,13 +56,7 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, *, h: fl
     _check_float64(x, "x")
     h = _check_step(h)
     grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        saved = x[index]
-        x[index] = saved + h
-        plus = f(x)
-        x[index] = saved - h
-        minus = f(x)
-        x[index] = saved
+    for index, plus, minus in _nudged(f, x, h, lambda value: value):
         if np.ndim(plus) != 0 or np.ndim(minus) != 0:
             raise ValueError(f"f must return a scalar, got an array of shape {np.shape(plus)}; "
                              "for an array-valued function use numerical_gradient_array")
@@ -70,13 +77,8 @@ def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarra
     _check_float64(grad_out, "grad_out")
     h = _check_step(h)
     grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        saved = x[index]
-        x[index] = saved + h
-        plus = np.array(f(x), dtype=np.float64)  # a copy: f may return a view of x or reuse its output buffer
-        x[index] = saved - h
-        minus = np.array(f(x), dtype=np.float64)
-        x[index] = saved
+    # np.array copies: f may return a view of x or reuse its output buffer
+    for index, plus, minus in _nudged(f, x, h, lambda value: np.array(value, dtype=np.float64)):
         if plus.shape != grad_out.shape:
             raise ValueError(f"f(x) has shape {plus.shape} but grad_out has shape {grad_out.shape}; they must match")
         grad[index] = np.sum((plus - minus) * grad_out) / (2.0 * h)

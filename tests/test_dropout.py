@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from utils.dropout import (CHUNK, N_STREAMS, Dropout, apply_mask, check_rate, default_workers, dropout_kernel,
-                           keep_threshold)
+from utils.dropout import (CHUNK, N_STREAMS, Dropout, apply_mask, check_rate, default_workers, draw_keep,
+                           dropout_kernel, keep_threshold)
 from utils.gradcheck import numerical_gradient_array, relative_error
 
 MULTI_CHUNK = 5 * CHUNK + 123  # more chunks than streams, and a partial last chunk
@@ -31,7 +31,7 @@ def test_every_chunk_and_stream_drops_about_rate(rate):
         chunk = y[start:start + CHUNK]
         zeroed = np.mean(chunk == 0)
         assert abs(zeroed - rate) < 5 * np.sqrt(rate * (1 - rate) / chunk.size), start
-    assert not np.array_equal(y[:CHUNK] == 0, y[CHUNK:2 * CHUNK] == 0)  # chunks get different words
+    assert not np.array_equal(y[:CHUNK] == 0, y[CHUNK:2 * CHUNK] == 0)  # chunks get different bytes
 
 
 def test_eval_mode_is_the_identity_and_rate_zero_keeps_everything():
@@ -76,12 +76,45 @@ def test_each_call_draws_a_new_mask_and_seeds_repeat():
     assert Dropout(0.5, seed=shared).rng is shared
 
 
-def test_a_small_input_takes_32_bit_words_from_the_seed_generator_itself():
+class ScriptedWords:
+    """A stand-in bit generator whose random_raw hands out prescribed 64-bit words, in order."""
+
+    def __init__(self, *blocks: np.ndarray) -> None:
+        self.blocks = [np.ascontiguousarray(block).view(np.uint64) for block in blocks]
+
+    def random_raw(self, size: int) -> np.ndarray:
+        block = self.blocks.pop(0)
+        assert block.size == size, (block.size, size)
+        return block
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 2**31, keep_threshold(0.3), keep_threshold(0.9), 2**32 - 1])
+def test_draw_keep_decides_exactly_as_whole_32_bit_words_would(threshold):
+    """Every first byte, and for ties lower bits on both sides of the threshold: the byte-first rule is u >= t."""
+    first = np.repeat(np.arange(256, dtype=np.uint8), 8)  # each byte 8 times: 2048 elements, 256 draws
+    top, rest = threshold >> 24, threshold & 0xFF_FFFF
+    n_ties = int(np.count_nonzero(first == top))
+    lower24 = np.array([0, rest - 1, rest, rest + 1, 0xFF_FFFF, rest, rest - 1, 0xFF_FFFF], dtype=np.int64)
+    lower24 = np.clip(lower24, 0, 0xFF_FFFF).astype(np.uint32)[:n_ties]
+    tie_words = (lower24 << np.uint32(8)) | np.uint32(0xAB)  # the lowest 8 bits of a tie's word are not used
+    tie_block = np.concatenate([tie_words, np.zeros(n_ties % 2, np.uint32)])
+    keep = np.empty(first.size, dtype=bool)
+    draw_keep(ScriptedWords(first, tie_block), threshold, keep)
+    words = first.astype(np.uint64) << np.uint64(24)
+    words[first == top] |= lower24
+    np.testing.assert_array_equal(keep, words >= threshold)
+
+
+def test_a_small_input_takes_its_bytes_from_the_seed_generator_itself():
     rng, copy = np.random.default_rng(5), np.random.default_rng(5)
     layer = Dropout(0.3, seed=rng)
     layer(np.ones(1001))
-    words = copy.bit_generator.random_raw(501).view(np.uint32)[:1001]
-    np.testing.assert_array_equal(layer.mask, words >= keep_threshold(0.3))
+    first = copy.bit_generator.random_raw(126).view(np.uint8)[:1001]  # eight bytes per 64-bit draw
+    top = keep_threshold(0.3) >> 24
+    assert layer.mask[first > top].all() and not layer.mask[first < top].any()
+    n_ties = int(np.count_nonzero(first == top))
+    assert n_ties > 0  # this seed has ties, so the second draw is exercised
+    copy.bit_generator.random_raw(-(-n_ties // 2))
     assert rng.bit_generator.state == copy.bit_generator.state  # the generator advanced by exactly those draws
 
 

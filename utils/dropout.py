@@ -2,11 +2,15 @@
 
 How a mask is drawn (the chapter "Dropout from scratch in NumPy" builds this up step by step):
 
-- Each element gets one 32-bit word from a NumPy bit generator (`random_raw`, viewed as uint32). The element is
-  kept when its word is at least `keep_threshold(rate)`, which happens with probability 1 - rate to within 2**-32.
-  No float uniforms and no float64 temporaries are made.
-- The work is cut into chunks of CHUNK elements, small enough that a chunk's random words, mask, input and output
-  stay in the CPU's caches between the steps that touch them.
+- Each element conceptually gets one uniform 32-bit word u and is kept when u >= `keep_threshold(rate)`, which
+  happens with probability 1 - rate to within 2**-32. The words are drawn lazily (`draw_keep`): first one random
+  byte per element, the word's top 8 bits, from a NumPy bit generator's `random_raw`. A byte above the threshold's
+  top byte keeps the element and one below drops it, whatever the other 24 bits are; only on a tie (probability
+  1/256) is a second word drawn for the lower 24 bits. That is the same decision as comparing whole 32-bit words,
+  at about 8.1 random bits per element instead of 32. No float uniforms and no float64 temporaries are made.
+- The work is cut into chunks of CHUNK elements, small enough that a chunk's random bytes, mask, input and output
+  stay in the CPU's caches between the steps that touch them, and large enough that Python's per-call overhead is
+  small beside the work.
 - There are N_STREAMS random streams: the layer's own generator and N_STREAMS - 1 children spawned from it. Chunk k
   always takes its words from stream k % N_STREAMS, and each stream fills its chunks in order, so the mask depends
   on the seed and the input's size only, never on how many threads do the work. NumPy releases the GIL while it
@@ -24,7 +28,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-CHUNK = 2**16  # elements per chunk: its words, mask, input and output (under 1 MiB in float32) stay in cache
+CHUNK = 2**18  # elements per chunk: its bytes, mask, input and output (2.5 MiB in float32) stay in cache
 N_STREAMS = 4  # fixed, so that masks do not depend on the number of cores
 
 # One pool per (process, thread count), made on first use. A forked child inherits the dict but not the threads,
@@ -89,11 +93,25 @@ def _scale_chunk(x: np.ndarray, keep: np.ndarray, scale: np.floating, out: np.nd
     np.multiply(out, keep, out=out)
 
 
-def _dropout_chunk(bitgen: np.random.BitGenerator, x: np.ndarray, threshold: np.uint32, scale: np.floating,
+def draw_keep(bitgen: np.random.BitGenerator, threshold: int, keep: np.ndarray) -> None:
+    """Fill the 1-D boolean array `keep` in place: element i is kept when its uniform 32-bit word u_i >= `threshold`.
+
+    u_i's top byte comes from one random byte per element; the lower 24 bits are drawn only where that byte equals
+    the threshold's top byte, since everywhere else the byte alone decides (see the module's docstring).
+    """
+    top, rest = np.uint8(threshold >> 24), np.uint32(threshold & 0xFF_FFFF)
+    first = bitgen.random_raw(-(-keep.size // 8)).view(np.uint8)[: keep.size]  # eight bytes per 64-bit draw
+    np.greater(first, top, out=keep)
+    ties = np.flatnonzero(first == top)
+    if ties.size:
+        lower = bitgen.random_raw(-(-ties.size // 2)).view(np.uint32)[: ties.size] >> np.uint32(8)
+        keep[ties] = lower >= rest
+
+
+def _dropout_chunk(bitgen: np.random.BitGenerator, x: np.ndarray, threshold: int, scale: np.floating,
                    keep: np.ndarray, out: np.ndarray) -> None:
     """Draw one chunk's keep mask into `keep` and its output into `out` (1-D views of one chunk)."""
-    words = bitgen.random_raw((x.size + 1) // 2).view(np.uint32)[: x.size]  # two 32-bit words per 64-bit draw
-    np.greater_equal(words, threshold, out=keep)
+    draw_keep(bitgen, threshold, keep)
     _scale_chunk(x, keep, scale, out)
 
 
@@ -125,7 +143,7 @@ def dropout_kernel(x: np.ndarray, rate: float, streams: Sequence[np.random.BitGe
     out = np.empty(x.shape, dtype=x.dtype)
     keep = np.empty(x.shape, dtype=np.bool_)
     flat_out, flat_keep = out.reshape(-1), keep.reshape(-1)
-    threshold = np.uint32(keep_threshold(rate))
+    threshold = keep_threshold(rate)
     scale = x.dtype.type(1.0 / (1.0 - rate))
     n_chunks = -(-flat_x.size // CHUNK)
 

@@ -10,9 +10,10 @@ import torch
 
 from tools.measure_gpu_costs import main as measure_main
 from utils.checks import check_count
-from utils.costs import (H100_COSTS, bytes_floor_ratio, check_device, check_float_dtype, keras_step_overhead,
-                         kernel_costs, load_costs, mlp_step_overhead, numpy_kernel_costs, plot_time_ratios,
-                         saved_bytes_per_element, time_op, time_ops)
+from utils.cost_records import H100_COSTS, load_costs
+from utils.costs import (bytes_floor_ratio, check_device, check_float_dtype, keras_step_overhead, kernel_costs,
+                         mlp_step_overhead, numpy_kernel_costs, plot_time_ratios, saved_bytes_per_element, time_op,
+                         time_ops)
 from utils.dropout import default_workers
 from utils.torch_dropout import dropout as book_dropout
 
@@ -133,7 +134,7 @@ def test_measurement_tool_writes_json_with_provenance(tmp_path, capsys):
 
 def test_numpy_kernel_costs_keys_times_and_consistent_ratios():
     result = numpy_kernel_costs(3000, drop_rate=0.3, repeats=2, warmup=0)
-    names = ("naive", "reference", "torch", "random_words", "multiply")
+    names = ("fresh_copy", "naive", "reference", "torch", "random_words", "random_bytes", "multiply")
     assert set(result) == {"n_elements", "dtype", "device", "drop_rate", "reference_threads", "torch_threads",
                            "copy_s", "copy_bytes_per_s", "random_bytes_per_s",
                            *(f"{name}_s" for name in names), *(f"{name}_over_copy" for name in names)}

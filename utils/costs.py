@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +19,6 @@ from utils.dropout import check_rate
 from utils.plotting import PALETTE
 from utils.training import make_mlp
 
-H100_COSTS = Path(__file__).resolve().parents[1] / "data" / "gpu_costs_h100.json"  # measured by tools.measure_gpu_costs
 MIN_SAMPLE_S = 1e-2  # one timed sample runs the callable often enough to last at least this long
 MAX_CALLS_PER_SAMPLE = 10_000
 
@@ -237,13 +234,14 @@ def numpy_kernel_costs(n_elements: int, *, drop_rate: float = 0.5, repeats: int 
                        seed: int = 0) -> dict:
     """Time dropout's forward pass on the CPU in float32, NumPy against PyTorch, with a copy as the unit.
 
-    Times (median seconds per call) of: a copy into a preallocated array (`np.copyto`); naive NumPy dropout,
-    `x * (rng.random(x.shape) >= p) / (1 - p)`; the book's reference layer `utils.dropout.Dropout`; PyTorch's
-    `F.dropout` on the same memory; and two of the reference layer's ingredients on their own, on one thread:
-    generating one 32-bit random word per element and writing nothing (`random_raw(..., output=False)`: the
-    generator's arithmetic alone), and scaling by 1/(1 - p) into a preallocated array (the copy's memory traffic plus
-    one multiply per element). Each `*_over_copy` ratio divides by the copy's time; `copy_bytes_per_s` counts
-    read + write, `random_bytes_per_s` the 4 bytes of random words generated per element.
+    Times (median seconds per call) of: a copy into a preallocated array (`np.copyto`); a copy into a new array
+    (`x.copy()`, which also pays for the fresh memory that any layer returning a new array needs); naive NumPy
+    dropout, `x * (rng.random(x.shape) >= p) / (1 - p)`; the book's reference layer `utils.dropout.Dropout`;
+    PyTorch's `F.dropout` on the same memory; and three ingredients on their own, on one thread: generating 32
+    random bits per element and 8 per element (`random_raw(..., output=False)`: the generator's arithmetic alone,
+    nothing written), and scaling by 1/(1 - p) into a preallocated array (the copy's memory traffic plus one multiply
+    per element). Each `*_over_copy` ratio divides by the preallocated copy's time; `copy_bytes_per_s` counts read +
+    write, `random_bytes_per_s` the random bytes generated per second on one thread.
     """
     from utils.dropout import Dropout, default_workers
 
@@ -253,15 +251,17 @@ def numpy_kernel_costs(n_elements: int, *, drop_rate: float = 0.5, repeats: int 
     x = np.random.default_rng(seeds[0]).standard_normal(n_elements, dtype=np.float32)
     target = np.empty_like(x)
     naive_rng, layer = np.random.default_rng(seeds[1]), Dropout(drop_rate, seed=np.random.default_rng(seeds[2]))
-    words = np.random.default_rng(seeds[3]).bit_generator
+    bits = np.random.default_rng(seeds[3]).bit_generator
     x_torch = torch.from_numpy(x)
     scale = np.float32(1.0 / (1.0 - drop_rate))
     ops = {
         "copy_s": lambda: np.copyto(target, x),
+        "fresh_copy_s": lambda: x.copy(),
         "naive_s": lambda: x * (naive_rng.random(x.shape) >= drop_rate) / (1.0 - drop_rate),
         "reference_s": lambda: layer(x),
         "torch_s": lambda: nn.functional.dropout(x_torch, drop_rate, training=True),
-        "random_words_s": lambda: words.random_raw((n_elements + 1) // 2, output=False),  # two words per draw
+        "random_words_s": lambda: bits.random_raw(-(-n_elements // 2), output=False),  # 32 bits per element
+        "random_bytes_s": lambda: bits.random_raw(-(-n_elements // 8), output=False),  # 8 bits per element
         "multiply_s": lambda: np.multiply(x, scale, out=target),
     }
     result: dict = {"n_elements": n_elements, "dtype": "float32", "device": "cpu", "drop_rate": drop_rate,
@@ -287,34 +287,6 @@ def bytes_floor_ratio(itemsize: float, mask_bytes: float = 1.0) -> float:
     if not itemsize > 0 or not mask_bytes >= 0 or not math.isfinite(itemsize + mask_bytes):
         raise ValueError(f"need itemsize > 0 and mask_bytes >= 0 (finite), got {itemsize} and {mask_bytes}")
     return (2 * itemsize + mask_bytes) / (2 * itemsize)
-
-
-COST_FILE_KEYS = ("description", "provenance", "settings", "tiny_copy_s", "kernels", "mlp_steps")
-KERNEL_KEYS = ("n_elements", "dtype", "device", "copy_s", "dropout_s", "naive_s", "dropout_over_copy",
-               "naive_over_copy", "copy_bytes_per_s")
-MLP_KEYS = ("batch_size", "widths", "device", "step_s_without_dropout", "step_s_with_dropout", "overhead")
-
-
-def load_costs(path: str | Path) -> dict:
-    """Read a cost file written by `python -m tools.measure_gpu_costs` and check that it has what the chapter plots."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no cost file at {path}; write one with `python -m tools.measure_gpu_costs {path}`")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
-    for keys, rows, where in ((COST_FILE_KEYS, [data], "the file"), (KERNEL_KEYS, data.get("kernels", []), "a kernel"),
-                              (MLP_KEYS, data.get("mlp_steps", []), "an MLP step")):
-        for row in rows:
-            missing = [key for key in keys if key not in row]
-            if missing:
-                raise ValueError(f"{path}: {where} row lacks {missing}; was it written by tools.measure_gpu_costs?")
-    if not data["kernels"] or not data["mlp_steps"]:
-        raise ValueError(f"{path} has no kernel or no MLP measurements")
-    return data
 
 
 def plot_time_ratios(ax: Axes, n_elements: Sequence[int], curves: Mapping[str, Sequence[float]], *,

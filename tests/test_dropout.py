@@ -105,6 +105,14 @@ def test_draw_keep_decides_exactly_as_whole_32_bit_words_would(threshold):
     np.testing.assert_array_equal(keep, words >= threshold)
 
 
+@pytest.mark.parametrize("threshold, keep", [(-1, np.empty(4, bool)), (2**32, np.empty(4, bool)),
+                                             (0.5, np.empty(4, bool)), (True, np.empty(4, bool)),
+                                             (7, np.empty(4)), (7, np.empty((2, 2), bool)), (7, [True] * 4)])
+def test_draw_keep_rejects_bad_thresholds_and_buffers(threshold, keep):
+    with pytest.raises(ValueError, match="threshold|keep"):
+        draw_keep(np.random.PCG64(0), threshold, keep)
+
+
 def test_a_small_input_takes_its_bytes_from_the_seed_generator_itself():
     rng, copy = np.random.default_rng(5), np.random.default_rng(5)
     layer = Dropout(0.3, seed=rng)

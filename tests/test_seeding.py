@@ -4,6 +4,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 
 from utils.seeding import seed_everything
 
@@ -65,3 +66,22 @@ def test_deterministic_modes_follow_the_flag():
 def test_bad_seeds_are_rejected(seed, error):
     with pytest.raises(error, match="seed"):
         seed_everything(seed)
+
+
+def test_pytorch_runs_on_one_thread_unless_told_otherwise():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        seed_everything(0)
+        assert torch.get_num_threads() == 1  # the same sums on every machine
+        torch.set_num_threads(2)
+        seed_everything(0, torch_threads=None)
+        assert torch.get_num_threads() == 2  # left alone
+        seed_everything(0, torch_threads=3)
+        assert torch.get_num_threads() == 3
+        for bad in (0, -1, 1.5, True, "2"):
+            with pytest.raises(ValueError, match="torch_threads"):
+                seed_everything(0, torch_threads=bad)
+    finally:
+        torch.set_num_threads(before)
+

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(scale)
     print(scale.describe())
     print(f"device: {device}; tables go to {out}", flush=True)
-    seed_everything(0)
+    seed_everything(0, torch_threads=None)  # the scale's own `threads` setting decides
     data = load_data(scale)
     print(f"data: {data.source}; sizes {data.sizes}", flush=True)
     for experiment in args.only or EXPERIMENTS:

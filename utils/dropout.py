@@ -12,7 +12,7 @@ How a mask is drawn (the chapter "Dropout from scratch in NumPy" builds this up 
   stay in the CPU's caches between the steps that touch them, and large enough that Python's per-call overhead is
   small beside the work.
 - There are N_STREAMS random streams: the layer's own generator and N_STREAMS - 1 children spawned from it. Chunk k
-  always takes its words from stream k % N_STREAMS, and each stream fills its chunks in order, so the mask depends
+  always takes its bytes from stream k % N_STREAMS, and each stream fills its chunks in order, so the mask depends
   on the seed and the input's size only, never on how many threads do the work. NumPy releases the GIL while it
   fills and compares arrays, so the streams can run in parallel threads.
 - The mask kept for backward is boolean: one byte per element, whatever the input's dtype.
@@ -99,6 +99,10 @@ def draw_keep(bitgen: np.random.BitGenerator, threshold: int, keep: np.ndarray) 
     u_i's top byte comes from one random byte per element; the lower 24 bits are drawn only where that byte equals
     the threshold's top byte, since everywhere else the byte alone decides (see the module's docstring).
     """
+    if isinstance(threshold, bool) or not isinstance(threshold, Integral) or not 0 <= threshold < 2**32:
+        raise ValueError(f"threshold must be an integer in [0, 2**32), as keep_threshold gives, got {threshold!r}")
+    if not isinstance(keep, np.ndarray) or keep.dtype != np.bool_ or keep.ndim != 1:
+        raise ValueError("keep must be a 1-D boolean NumPy array to fill in place")
     top, rest = np.uint8(threshold >> 24), np.uint32(threshold & 0xFF_FFFF)
     first = bitgen.random_raw(-(-keep.size // 8)).view(np.uint8)[: keep.size]  # eight bytes per 64-bit draw
     np.greater(first, top, out=keep)

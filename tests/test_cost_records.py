@@ -66,6 +66,8 @@ def test_bad_records_and_settings_are_rejected(cpu_record):
     plt.close(fig)
     with pytest.raises(ValueError, match="MIN <= MAX"):
         measure_costs("cpu", log2_sizes=(5, 4))
+    with pytest.raises(ValueError, match="pair"):
+        measure_costs("cpu", log2_sizes=(5,))
     with pytest.raises(ValueError, match="repeats"):
         measure_costs("cpu", log2_sizes=(4, 4), repeats=0)
     with pytest.raises(ValueError):

@@ -92,6 +92,8 @@ def measure_costs(device: str | torch.device, *, log2_sizes: tuple[int, int] = (
     The record has the keys COST_FILE_KEYS, as `load_costs` expects; `command` is stored in its provenance.
     """
     device = check_device(device)
+    if isinstance(log2_sizes, (str, bytes)) or not isinstance(log2_sizes, Sequence) or len(log2_sizes) != 2:
+        raise ValueError(f"log2_sizes must be a pair (MIN, MAX) of exponents, got {log2_sizes!r}")
     low, high = (check_count(size, "log2_sizes", minimum=0) for size in log2_sizes)
     if low > high:
         raise ValueError(f"log2_sizes needs MIN <= MAX, got {log2_sizes}")

@@ -4,7 +4,7 @@ The reference layer `utils.dropout.Dropout` stores a boolean mask, one byte per 
 backward. `SeededDropout` stores instead the state of its N_STREAMS bit generators as they were just before the
 forward draw: a few hundred bytes, whatever the input's size. Its backward pass restores that state on copies of the
 generators and runs the reference kernel, `utils.dropout.dropout_kernel`, on the upstream gradient: the kernel draws
-the same words, so it builds the same mask, and it scales the gradient exactly as the reference backward does. The
+the same random bytes, so it builds the same mask, and it scales the gradient exactly as the reference backward does. The
 gradient is therefore bit-identical to the reference layer's for the same seed; the price is a second draw.
 """
 

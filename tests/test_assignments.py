@@ -143,9 +143,9 @@ def test_source_is_a_valid_nbgrader_notebook(name):
 
 
 @pytest.mark.parametrize("name", list(SOURCES))
-def test_sources_download_nothing_and_import_utils_first(name):
+def test_sources_download_nothing_and_start_with_utils_setup(name):
     code = [cell.source for cell in SOURCES[name].cells if cell.cell_type == "code"]
-    assert code[0].startswith("import utils  # first"), "the first code cell imports utils first"
+    assert code[0] == "import utils\n\nrng = utils.setup(seed=0)", "the first code cell is the book's one set-up call"
     text = "\n".join(code)
     for word in ("urlopen", "requests.", "urlretrieve", "download=True", "load_data(", "wget", "curl "):
         assert word not in text, f"{name} must not download anything ({word!r})"

@@ -9,11 +9,21 @@ import pytest
 import torch
 
 from tools.measure_gpu_costs import main as measure_main
+from utils.chapters.costs import (
+    bytes_floor_ratio,
+    check_float_dtype,
+    keras_step_overhead,
+    kernel_costs,
+    mlp_step_overhead,
+    numpy_kernel_costs,
+    plot_time_ratios,
+    saved_bytes_per_element,
+    time_op,
+    time_ops,
+)
+from utils.chapters.costs_records import H100_COSTS, load_costs
 from utils.checks import check_count
-from utils.cost_records import H100_COSTS, load_costs
-from utils.costs import (bytes_floor_ratio, check_device, check_float_dtype, keras_step_overhead, kernel_costs,
-                         mlp_step_overhead, numpy_kernel_costs, plot_time_ratios, saved_bytes_per_element, time_op,
-                         time_ops)
+from utils.devices import check_device
 from utils.dropout import default_workers
 from utils.torch_dropout import dropout as book_dropout
 

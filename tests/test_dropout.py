@@ -6,8 +6,17 @@ import sys
 import numpy as np
 import pytest
 
-from utils.dropout import (CHUNK, N_STREAMS, Dropout, apply_mask, check_rate, default_workers, draw_keep,
-                           dropout_kernel, keep_threshold)
+from utils.checks import check_rate
+from utils.dropout import (
+    CHUNK,
+    N_STREAMS,
+    Dropout,
+    apply_mask,
+    default_workers,
+    draw_keep,
+    dropout_kernel,
+    keep_threshold,
+)
 from utils.gradcheck import numerical_gradient_array, relative_error
 
 MULTI_CHUNK = 5 * CHUNK + 123  # more chunks than streams, and a partial last chunk

@@ -7,9 +7,19 @@ import pytest
 import torch
 from torch import nn
 
-from utils.ensemble import (arithmetic_mean, droppable_units, dropout_linreg_loss, dropout_linreg_solution,
-                            ensemble_means, enumerate_masks, mc_dropout_linreg_loss, monte_carlo_means, nwgm,
-                            sample_masks, subnetwork_log_probs)
+from utils.chapters.ensemble import (
+    arithmetic_mean,
+    dropout_linreg_loss,
+    dropout_linreg_solution,
+    droppable_units,
+    ensemble_means,
+    enumerate_masks,
+    mc_dropout_linreg_loss,
+    monte_carlo_means,
+    nwgm,
+    sample_masks,
+    subnetwork_log_probs,
+)
 
 
 def _softmax(z):

@@ -1,4 +1,4 @@
-"""`import utils` sets the environment the book's outputs depend on, before any framework is imported."""
+"""`import utils` sets nothing and imports no framework; `utils.setup` sets the environment the outputs depend on."""
 
 import ast
 import os
@@ -6,22 +6,48 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from utils.environment import DEFAULTS
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULTS = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_WAIT_POLICY": "PASSIVE",
-            "TF_NUM_INTRAOP_THREADS": "1"}
 
 
-def _environment_after_import(**preset: str) -> dict[str, str]:
+def _run(code: str, **preset: str) -> str:
     env = {key: value for key, value in os.environ.items() if key not in DEFAULTS} | preset
-    code = f"import os, utils; print(repr({{k: os.environ.get(k) for k in {sorted(DEFAULTS)!r}}}))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=60, check=True)
-    return ast.literal_eval(result.stdout)
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
 
 
-def test_import_utils_sets_the_defaults():
-    assert _environment_after_import() == DEFAULTS
+def _environment_after(statement: str, **preset: str) -> dict[str, str | None]:
+    code = f"import os, utils; {statement}; print(repr({{k: os.environ.get(k) for k in {sorted(DEFAULTS)!r}}}))"
+    return ast.literal_eval(_run(code, **preset).strip().splitlines()[-1])
+
+
+def test_import_utils_sets_nothing():
+    assert _environment_after("pass") == dict.fromkeys(DEFAULTS)
+
+
+def test_setup_sets_the_defaults():
+    assert _environment_after("utils.setup(seed=0)") == DEFAULTS
 
 
 def test_a_value_the_user_set_wins():
-    assert _environment_after_import(TF_NUM_INTRAOP_THREADS="4")["TF_NUM_INTRAOP_THREADS"] == "4"
+    assert _environment_after("utils.setup(seed=0)", TF_NUM_INTRAOP_THREADS="4")["TF_NUM_INTRAOP_THREADS"] == "4"
+
+
+def test_setup_refuses_keras_imported_first_on_another_backend(tmp_path):
+    (tmp_path / "keras.json").write_text('{"backend": "torch"}')
+    code = ("import keras, utils\n"
+            "try:\n    utils.setup(seed=0)\nexcept RuntimeError as error:\n    print('refused:', error)")
+    assert "refused: Keras was imported before utils.setup()" in _run(code, KERAS_HOME=str(tmp_path))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True])
+def test_setup_rejects_a_bad_seed(seed):
+    import utils
+
+    with pytest.raises((TypeError, ValueError), match="seed"):
+        utils.setup(seed=seed)

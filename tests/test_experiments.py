@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 from torch import nn
 
-from utils.experiments import (accuracies, best_epoch, generalisation_gap, mean_std, plot_bands, plot_gap_sweep,
-                               seed_errors, train_fresh_mlp)
+from utils.experiments import (
+    accuracies,
+    best_epoch,
+    generalisation_gap,
+    mean_std,
+    plot_bands,
+    plot_gap_sweep,
+    seed_errors,
+    train_fresh_mlp,
+)
 
 matplotlib.use("Agg")
 

@@ -2,16 +2,21 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
-
-import utils  # noqa: F401  (sets the Keras backend first)
-import keras
 import tensorflow as tf
 
 from utils.dropout import Dropout as NumpyDropout
-from utils.keras_dropout import (ReferenceDropout, as_images, classic_mlp, kernel_column_norms, layer_table,
-                                 small_cnn, zero_fraction_bound)
+from utils.keras_dropout import (
+    ReferenceDropout,
+    as_images,
+    classic_mlp,
+    kernel_column_norms,
+    layer_table,
+    small_cnn,
+    zero_fraction_bound,
+)
 
 N = 200_000  # units per statistics check
 

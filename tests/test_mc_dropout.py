@@ -5,8 +5,19 @@ import pytest
 import torch
 from torch import nn
 
-from utils.mc_dropout import (dropout_layers, eval_predict, make_lenet, mc_mode, mc_predict, mutual_information,
-                              predictive_entropy, predictive_mean, rotate_images, softmax_variance, spread_measures)
+from utils.chapters.mc_dropout import (
+    dropout_layers,
+    eval_predict,
+    make_lenet,
+    mc_mode,
+    mc_predict,
+    mutual_information,
+    predictive_entropy,
+    predictive_mean,
+    rotate_images,
+    softmax_variance,
+    spread_measures,
+)
 from utils.seeding import seed_everything
 from utils.training import make_mlp
 

@@ -11,10 +11,31 @@ import pytest
 import torch
 
 from tools.paper_scale import main as paper_scale_main
+from utils.chapters.paper import (
+    PAPER_FINDINGS,
+    PAPER_TABLE2,
+    RATE_MODES,
+    SCALE_CONFIGS,
+    SCALE_ENV,
+    SMOKE,
+    Method,
+    get_scale,
+    load_data,
+    pick_device,
+    plot_table2,
+    rate_sweep,
+    rate_width,
+    run_table2,
+    scale_name,
+    size_epochs,
+    size_sweep,
+    subset,
+    sweep_table,
+    table2_summary,
+    torch_threads,
+    write_table,
+)
 from utils.data import DatasetFallbackWarning, find_mnist, load_dataset
-from utils.paper import (PAPER_FINDINGS, PAPER_TABLE2, RATE_MODES, SCALE_CONFIGS, SCALE_ENV, SMOKE, Method, get_scale,
-                         load_data, pick_device, plot_table2, rate_sweep, rate_width, run_table2, scale_name,
-                         size_epochs, size_sweep, subset, sweep_table, table2_summary, torch_threads, write_table)
 
 matplotlib.use("Agg")
 

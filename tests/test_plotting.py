@@ -9,8 +9,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from utils.plotting import (BOOK_STYLE, PALETTE, draw_network, network_masks, plot_history, plot_runs,
-                            show_images, use_book_style)
+from utils.plotting import (
+    BOOK_STYLE,
+    PALETTE,
+    draw_network,
+    network_masks,
+    plot_history,
+    plot_runs,
+    show_images,
+    use_book_style,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from tools.toc import ROOT, toc_notebooks
+from utils.environment import apply_defaults
 from utils.progress import QUIET_ENV
 
 NOTEBOOK_BUDGET_S = 90.0  # each notebook must run in this time on a 2-core laptop CPU
@@ -26,8 +27,7 @@ CELL_TIMEOUT_S = 600
 def prepare_kernel_environment() -> None:
     """Set what every kernel the tooling starts inherits: the utils defaults (Keras backend, quiet TensorFlow) and
     no progress bars, so that stored outputs hold nothing that changes from run to run."""
-    import utils  # noqa: F401  (importing it sets its environment defaults)
-
+    apply_defaults()
     os.environ[QUIET_ENV] = "1"
 
 

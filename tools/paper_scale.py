@@ -21,8 +21,21 @@ from pathlib import Path
 import pandas as pd
 
 from tools.toc import ROOT
-from utils.paper import (RATE_MODES, SCALE_ENV, SCALES, SMOKE, get_scale, load_data, pick_device, rate_sweep,
-                         run_table2, size_sweep, sweep_table, table2_summary, write_table)
+from utils.chapters.paper import (
+    RATE_MODES,
+    SCALE_ENV,
+    SCALES,
+    SMOKE,
+    get_scale,
+    load_data,
+    pick_device,
+    rate_sweep,
+    run_table2,
+    size_sweep,
+    sweep_table,
+    table2_summary,
+    write_table,
+)
 from utils.seeding import seed_everything
 
 EXPERIMENTS: tuple[str, ...] = ("table2", "rate", "size")

@@ -1,16 +1,37 @@
-"""Shared, tested helpers for the Dropout in Depth chapters, assignments and tests."""
+"""Shared, tested helpers for the Dropout in Depth chapters, assignments and tests.
 
-import os
+`utils/README.md` maps every module to the chapters that use it. Importing this package imports no framework;
+a chapter's first call, ``rng = utils.setup(seed=0)``, sets the environment, seeds every framework and applies the
+book's figure style.
+"""
 
-# Keras 3 must run on TensorFlow in this book, whatever ~/.keras/keras.json says, and TensorFlow's
-# C++ start-up chatter (CPU feature notes) should not bury the output a reader is looking for.
-# Both must be set before Keras or TensorFlow is first imported; a value the user set wins.
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# On a shared 2-core machine, OpenMP threads that spin while waiting for each other slow PyTorch training 10x;
-# passive waiting changes the speed only, never a result. It must be set before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# TensorFlow splits a sum over its intra-op threads, one per core by default, so a laptop with 8 cores would round
-# differently from the machine that stored the book's outputs. One thread gives the same numbers everywhere (PyTorch
-# gets the same from utils.seeding.seed_everything) and is no slower for the book's small networks.
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def setup(seed: int = 0, *, torch_threads: int | None = 1, deterministic: bool = True) -> np.random.Generator:
+    """Prepare a chapter: environment defaults, every framework seeded, the figure style; return a NumPy Generator.
+
+    Call it first, before Keras, TensorFlow or PyTorch is imported, since their settings are read at import.
+    `torch_threads` and `deterministic` are passed to `utils.seeding.seed_everything` (None: PyTorch keeps all its
+    CPU threads, for timings). Chapter: setup_check
+    """
+    from utils.environment import apply_defaults
+
+    settings = apply_defaults()
+    if "keras" in sys.modules:
+        backend = sys.modules["keras"].backend.backend()
+        if backend != settings["KERAS_BACKEND"]:
+            raise RuntimeError(f"Keras was imported before utils.setup() and runs on {backend!r}, not "
+                               f"{settings['KERAS_BACKEND']!r}: restart the kernel and call utils.setup() first")
+    from utils.plotting import use_book_style
+    from utils.seeding import seed_everything
+
+    rng = seed_everything(seed, deterministic=deterministic, torch_threads=torch_threads)
+    use_book_style()
+    return rng

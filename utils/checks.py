@@ -1,10 +1,10 @@
-"""Argument checks shared by the utils modules."""
+"""Argument checks shared by the utils modules: plain Python and NumPy, no framework imported."""
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
-import torch
+MAX_SEED = 2**32 - 1  # the largest seed NumPy's legacy RandomState (used by scikit-learn) accepts
 
 
 def check_count(value: int, name: str, *, minimum: int = 1) -> int:
@@ -16,20 +16,23 @@ def check_count(value: int, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_device(device: str | torch.device) -> torch.device:
-    """Return `device` as a torch.device if it is a CPU or CUDA device this machine has; raise a clear error if not."""
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a string or a torch.device, got {type(device).__name__}: {device!r}")
-    try:
-        device = torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"{device!r} is not a valid device string (try 'cpu' or 'cuda'): {error}") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"only 'cpu' and 'cuda' devices are supported, got {str(device)!r}")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r} asked for, but PyTorch sees no CUDA GPU on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {str(device)!r} asked for, but this machine has only "
-                             f"{torch.cuda.device_count()} CUDA GPU(s)")
-    return device
+def check_rate(rate: float) -> float:
+    """Return `rate` as a float if it is a valid drop rate, 0 <= rate < 1; raise a clear error otherwise."""
+    if isinstance(rate, bool) or not isinstance(rate, Real):
+        raise TypeError(f"the drop rate must be a real number, got {type(rate).__name__}: {rate!r}")
+    rate = float(rate)
+    if rate == 1.0:
+        raise ValueError("a drop rate of 1 zeroes every unit and makes the inverted scale 1/(1 - rate) infinite; "
+                         "use a rate below 1 (the rate is the probability of DROPPING a unit)")
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"the drop rate must satisfy 0 <= rate < 1, got {rate}")
+    return rate
+
+
+def check_seed(seed: int) -> int:
+    """Return `seed` as an int if it is an integer in [0, 2**32 - 1]; raise a clear error otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
+    return int(seed)

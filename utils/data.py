@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from utils.seeding import check_seed
+from utils.checks import check_seed
 
 DATASETS: tuple[str, ...] = ("mnist5k", "digits", "breast_cancer", "mnist1d", "mnist")
 

@@ -24,9 +24,11 @@ import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
+
+from utils.checks import check_rate
 
 CHUNK = 2**18  # elements per chunk: its bytes, mask, input and output (2.5 MiB in float32) stay in cache
 N_STREAMS = 4  # fixed, so that masks do not depend on the number of cores
@@ -34,19 +36,6 @@ N_STREAMS = 4  # fixed, so that masks do not depend on the number of cores
 # One pool per (process, thread count), made on first use. A forked child inherits the dict but not the threads,
 # so it must not reuse its parent's pools.
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
-
-
-def check_rate(rate: float) -> float:
-    """Return `rate` as a float if it is a valid drop rate, 0 <= rate < 1; raise a clear error otherwise."""
-    if isinstance(rate, bool) or not isinstance(rate, Real):
-        raise TypeError(f"the drop rate must be a real number, got {type(rate).__name__}: {rate!r}")
-    rate = float(rate)
-    if rate == 1.0:
-        raise ValueError("a drop rate of 1 zeroes every unit and makes the inverted scale 1/(1 - rate) infinite; "
-                         "use a rate below 1 (the rate is the probability of DROPPING a unit)")
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"the drop rate must satisfy 0 <= rate < 1, got {rate}")
-    return rate
 
 
 def keep_threshold(rate: float) -> int:

@@ -17,9 +17,7 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
-from utils.checks import check_count
-from utils.dropout import check_rate
-from utils.seeding import check_seed
+from utils.checks import check_count, check_rate, check_seed
 
 NoiseShape = tuple[int | None, ...]
 

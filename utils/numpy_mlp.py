@@ -13,10 +13,9 @@ from numbers import Integral, Real
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from utils.checks import check_count
-from utils.dropout import Dropout, check_rate
+from utils.checks import check_count, check_rate, check_seed
+from utils.dropout import Dropout
 from utils.progress import progress
-from utils.seeding import check_seed
 
 History = dict[str, list[float]]
 

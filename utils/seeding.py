@@ -9,16 +9,7 @@ from numbers import Integral
 
 import numpy as np
 
-MAX_SEED = 2**32 - 1  # the largest seed NumPy's legacy RandomState (used by scikit-learn) accepts
-
-
-def check_seed(seed: int) -> int:
-    """Return `seed` as an int if it is an integer in [0, 2**32 - 1]; raise a clear error otherwise."""
-    if isinstance(seed, bool) or not isinstance(seed, Integral):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}")
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
-    return int(seed)
+from utils.checks import check_seed
 
 
 def seed_everything(seed: int, *, deterministic: bool = True, torch_threads: int | None = 1) -> np.random.Generator:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from utils.dropout import check_rate
+from utils.checks import check_rate
 
 
 class DropoutFunction(torch.autograd.Function):

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from utils.checks import check_device
-from utils.dropout import check_rate
+from utils.checks import check_rate
+from utils.devices import check_device
 from utils.progress import progress
 
 History = dict[str, list[float]]

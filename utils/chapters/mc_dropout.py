@@ -21,9 +21,7 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from utils.checks import check_count
-from utils.dropout import check_rate
-from utils.seeding import check_seed
+from utils.checks import check_count, check_rate, check_seed
 
 # Every PyTorch dropout module (Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout) derives from this.
 DROPOUT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd,)

@@ -14,8 +14,8 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FormatStrFormatter, LogLocator
 from torch import nn
 
-from utils.checks import check_count, check_device
-from utils.dropout import check_rate
+from utils.checks import check_count, check_rate
+from utils.devices import check_device
 from utils.plotting import PALETTE
 from utils.training import make_mlp
 

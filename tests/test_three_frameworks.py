@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-import utils  # noqa: F401  (sets the Keras backend before Keras is imported)
-from utils.agreement import RTOL, Result, agreement_table, builtin_masks, max_relative_gap, run_all, run_numpy
+from utils.chapters.three_frameworks import (
+    RTOL,
+    Result,
+    agreement_table,
+    builtin_masks,
+    max_relative_gap,
+    run_all,
+    run_numpy,
+)
 
 SHAPES = [(7,), (16, 33), (2, 3, 5, 4)]
 

@@ -8,9 +8,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.mistakes import (SCHEMES, ForgetfulDropout, FunctionalDropout, ScaledDropout, input_mean_ratios,
-                            standard_lr_groups, swap_dropout, with_scheme)
-from utils.training import evaluate, make_mlp
+from utils.chapters.inverted_scaling import (
+    SCHEMES,
+    ForgetfulDropout,
+    FunctionalDropout,
+    ScaledDropout,
+    input_mean_ratios,
+    standard_lr_groups,
+    swap_dropout,
+    with_scheme,
+)
+from utils.training import make_mlp
 
 
 def _model(seed=0, drop_rate=0.5, input_drop_rate=0.2):

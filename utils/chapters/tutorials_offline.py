@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from utils.checks import check_count
-from utils.dropout import check_rate
-from utils.seeding import check_seed, seed_everything
+from utils.checks import check_count, check_rate, check_seed
+from utils.seeding import seed_everything
 
 Split = tuple[np.ndarray, np.ndarray]
 History = dict[str, list[float]]

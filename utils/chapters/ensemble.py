@@ -14,8 +14,7 @@ from numbers import Real
 import numpy as np
 from torch import nn
 
-from utils.checks import check_count
-from utils.dropout import check_rate
+from utils.checks import check_count, check_rate
 
 MAX_ENUMERATED_UNITS = 24  # 2**24 masks of 24 booleans is 400 MB: enumeration stops being sensible here
 

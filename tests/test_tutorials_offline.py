@@ -3,9 +3,16 @@
 import numpy as np
 import pytest
 
+from utils.chapters.tutorials_offline import (
+    KerasRunner,
+    build_cnn,
+    build_mlp,
+    cross_validate,
+    paired_difference,
+    raw_breast_cancer,
+    standardise,
+)
 from utils.data import load_dataset
-from utils.tutorials import (KerasRunner, build_cnn, build_mlp, cross_validate, paired_difference, raw_breast_cancer,
-                             standardise)
 
 keras = pytest.importorskip("keras")
 

@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from utils.dropout import Dropout, check_rate
+from utils.checks import check_rate
+from utils.dropout import Dropout
 
 FRAMEWORKS = ("NumPy", "Keras", "PyTorch")
 # Agreement is checked to a few units in the last place of the dtype: the frameworks may multiply by 1/(1-p) or

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.dropout import check_rate
+from utils.checks import check_rate
 
 
 class ScaledDropout(nn.Module):

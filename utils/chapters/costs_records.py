@@ -19,17 +19,24 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-from utils.checks import check_count, check_device
-from utils.costs import (MIN_SAMPLE_S, bytes_floor_ratio, kernel_costs, mlp_step_overhead, plot_time_ratios,
-                         time_op)
+from utils.chapters.costs import (
+    MIN_SAMPLE_S,
+    bytes_floor_ratio,
+    kernel_costs,
+    mlp_step_overhead,
+    plot_time_ratios,
+    time_op,
+)
+from utils.checks import check_count
+from utils.devices import check_device
 from utils.plotting import PALETTE
 
-H100_COSTS = Path(__file__).resolve().parents[1] / "data" / "gpu_costs_h100.json"  # measured by tools.measure_gpu_costs
+H100_COSTS = Path(__file__).resolve().parents[2] / "data" / "gpu_costs_h100.json"  # measured by tools.measure_gpu_costs
 KERNEL_DTYPES = (torch.float32, torch.bfloat16)
 DROP_RATE = 0.5
 WARMUP = 3
 DESCRIPTION = (
-    "What dropout costs in time, measured by utils.costs: median seconds per call of a copy (y.copy_(x)), "
+    "What dropout costs in time, measured by utils.chapters.costs: median seconds per call of a copy (y.copy_(x)), "
     "F.dropout(x, p, training=True) and a naive x * (rand_like(x) >= p) / (1 - p) on 1-D tensors, and of one SGD "
     "training step of a ReLU MLP with and without dropout after each hidden layer. Ratios divide by the copy's time; "
     "copy_bytes_per_s counts read + write; overhead = with / without - 1. tiny_copy_s, a one-element copy, is the "
@@ -86,7 +93,7 @@ def tiny_copy_seconds(device: torch.device, *, repeats: int) -> float:
 
 def measure_costs(device: str | torch.device, *, log2_sizes: tuple[int, int] = (20, 28),
                   batch_sizes: Sequence[int] = (128, 4096), widths: Sequence[int] = (784, 1024, 1024, 1024, 10),
-                  repeats: int = 50, command: str = "utils.cost_records.measure_costs") -> dict:
+                  repeats: int = 50, command: str = "utils.chapters.costs_records.measure_costs") -> dict:
     """Measure a cost record on `device`: kernels on 2^MIN ... 2^MAX elements in float32 and bfloat16, MLP steps.
 
     The record has the keys COST_FILE_KEYS, as `load_costs` expects; `command` is stored in its provenance.
@@ -154,7 +161,7 @@ def describe_costs(data: Mapping) -> str:
 def plot_kernel_record(ax: Axes, data: Mapping, *, title: str) -> Axes:
     """Plot a record's kernels as time / copy against size: F.dropout and naive, float32 solid, bfloat16 dashed.
 
-    The dotted lines are the bytes floors (`utils.costs.bytes_floor_ratio`) of a one-byte mask in each dtype.
+    The dotted lines are the bytes floors (`utils.chapters.costs.bytes_floor_ratio`) of a one-byte mask in each dtype.
     """
     curves, styles, floors = {}, {}, {}
     sizes = None

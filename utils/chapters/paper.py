@@ -27,8 +27,9 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 from sklearn.model_selection import train_test_split
 
-from utils.checks import check_count, check_device
+from utils.checks import check_count
 from utils.data import Splits, load_dataset
+from utils.devices import check_device
 from utils.experiments import mean_std, seed_errors
 from utils.plotting import PALETTE
 from utils.progress import progress

@@ -12,9 +12,15 @@ import nbformat  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-import utils.cost_records as cost_records  # noqa: E402
-from utils.cost_records import (COST_FILE_KEYS, H100_COSTS, describe_costs, load_costs, measure_costs,  # noqa: E402
-                                plot_kernel_record)
+import utils.chapters.costs_records as cost_records  # noqa: E402
+from utils.chapters.costs_records import (  # noqa: E402
+    COST_FILE_KEYS,
+    H100_COSTS,
+    describe_costs,
+    load_costs,
+    measure_costs,
+    plot_kernel_record,
+)
 
 CHAPTER = Path(__file__).resolve().parents[1] / "chapters" / "costs.ipynb"
 TINY = {"log2_sizes": (10, 11), "batch_sizes": (4,), "widths": (6, 8, 3), "repeats": 1}
@@ -81,7 +87,7 @@ def _cells_with(notebook, text):
 def test_the_chapters_live_gpu_branch_runs_where_a_gpu_is_present(monkeypatch):
     """Run the chapter's import cell, then its GPU cell as if torch saw a GPU, measuring on the CPU instead."""
     notebook = nbformat.read(CHAPTER, as_version=4)
-    (imports,) = _cells_with(notebook, "from utils.cost_records import")
+    (imports,) = _cells_with(notebook, "from utils.chapters.costs_records import")
     (live_cell,) = _cells_with(notebook, "torch.cuda.is_available()")
     namespace: dict = {}
     exec(compile(imports, "costs-imports", "exec"), namespace)

@@ -6,13 +6,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JB     := $(VENV)/bin/jupyter-book
+RUFF   := $(VENV)/bin/ruff
 
-.PHONY: help env site test test-site browser notebooks assignments lab serve clean
+.PHONY: help env site lint test test-fast test-site browser notebooks assignments lab serve clean
 
 help:
 	@echo "make site       build the static site into _build/html (creates .venv when missing)"
-	@echo "make test       run every test: utils, notebooks (nbval), the site build and its checks in Chromium"
-	@echo "make test-site  only build the site and check it (HTML checks and the browser tests)"
+	@echo "make test       run every test (CI runs this): ruff, then every tier: unit, slow, notebooks (nbval), site, browser"
+	@echo "make test-fast  ruff, then the unit tier only: utils and the tooling, no notebook run, no site build (under a minute)"
+	@echo "make test-site  only the site tier: build the site and check it (HTML checks and the browser tests)"
+	@echo "make lint       ruff: Python files at 120 characters a line, notebook code cells at 88"
 	@echo "make notebooks  re-execute every notebook in _toc.yml top to bottom and store its outputs"
 	@echo "make assignments  generate the student versions of the assignments and a release archive (nbgrader)"
 	@echo "make lab        open the chapters in JupyterLab from the book's environment"
@@ -31,11 +34,22 @@ $(STAMP): requirements.txt pyproject.toml
 site: $(STAMP)
 	$(PY) -m tools.build_site
 
-test: $(STAMP) browser
+# ruff first: it takes a second, and fails fast. pyproject.toml holds the rules; notebook code cells are checked a
+# second time at 88 characters a line, the width of a notebook cell and of the site's code blocks.
+lint: $(STAMP)
+	$(RUFF) check .
+	@echo "ruff: notebook code cells, 88 characters a line"
+	@$(RUFF) check . --select E501 --line-length 88 --config 'include = ["chapters/*.ipynb"]'
+
+# The tiers are pytest markers that conftest.py sets on every test (pyproject.toml lists them).
+test: $(STAMP) lint browser
 	$(PY) -m pytest
 
+test-fast: $(STAMP) lint
+	$(PY) -m pytest tests -m unit --durations=10
+
 test-site: $(STAMP) browser
-	$(PY) -m pytest tests/test_site.py tests/test_browser.py
+	$(PY) -m pytest tests -m site
 
 # The browser tests drive Debian's Chromium (through Playwright, pinned in requirements.txt, which downloads no
 # browser of its own). Install it with apt-get when it is missing: as root, or through sudo. CHROMIUM=/path/to/it

@@ -24,7 +24,10 @@ def blobs():
 
 @pytest.fixture(scope="session")
 def site() -> Path:
-    """The built site's HTML folder, built once per test session with warnings as errors."""
+    """The built site's HTML folder, built once per test session with warnings as errors.
+
+    Built only when a selected test asks for it (not autouse), and a test that asks for it is in the `site` tier
+    (conftest.py), so `make test-fast` (-m unit) never builds the site."""
     result = build_once()
     assert result.returncode == 0, (
         f"site build failed (warnings are errors):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")

@@ -198,7 +198,7 @@ def test_leak_check_reports_solution_lines_markers_and_outputs(released):
     student = _released_nb(released, A1)
     secret = sorted(ra.secret_lines(source))
     assert any("rng.random(x.shape) >= rate" in line for line in secret)
-    assert any("ReferenceDropout(rate).forward" in line for line in secret), "hidden test lines are secret too"
+    assert any("Dropout(rate).forward" in line for line in secret), "hidden test lines are secret too"
     cell = _cell(student, "forward")
     cell.source += "\n    mask = rng.random(x.shape) >= rate  # keep with probability 1 - rate"
     _cell(student, "test-forward-mask").source += "\n### BEGIN HIDDEN TESTS"

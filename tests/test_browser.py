@@ -145,7 +145,9 @@ def _visit(context, base_url: str, entry: str, external: list[str]) -> Visit:
 def _look_in_dark_mode(page, entry: str) -> list[str]:
     """Switch the reader's system setting to dark (the theme follows it) and check every figure; return problems."""
     page.emulate_media(color_scheme="dark")
-    page.wait_for_function("document.documentElement.dataset.theme === 'dark'", timeout=5000)
+    # A wait, not a speed limit: it returns as soon as the theme has switched (30 s, Playwright's default, for a
+    # loaded laptop).
+    page.wait_for_function("document.documentElement.dataset.theme === 'dark'", timeout=30_000)
     problems = []
     styles = page.eval_on_selector_all(FIGURE_IMAGES, """images => images.map(img => ({
         src: img.getAttribute("src"), filter: getComputedStyle(img).filter,

@@ -24,7 +24,7 @@ from utils.chapters.costs import (
 from utils.chapters.costs_records import H100_COSTS, load_costs
 from utils.checks import check_count
 from utils.devices import check_device
-from utils.dropout import default_workers
+from utils.fast_dropout import default_workers
 from utils.torch_dropout import dropout as book_dropout
 
 TINY_WIDTHS = (6, 8, 8, 3)
@@ -144,12 +144,12 @@ def test_measurement_tool_writes_json_with_provenance(tmp_path, capsys):
 
 def test_numpy_kernel_costs_keys_times_and_consistent_ratios():
     result = numpy_kernel_costs(3000, drop_rate=0.3, repeats=2, warmup=0)
-    names = ("fresh_copy", "naive", "reference", "torch", "random_words", "random_bytes", "multiply")
-    assert set(result) == {"n_elements", "dtype", "device", "drop_rate", "reference_threads", "torch_threads",
+    names = ("fresh_copy", "naive", "fast", "torch", "random_words", "random_bytes", "multiply")
+    assert set(result) == {"n_elements", "dtype", "device", "drop_rate", "fast_threads", "torch_threads",
                            "copy_s", "copy_bytes_per_s", "random_bytes_per_s",
                            *(f"{name}_s" for name in names), *(f"{name}_over_copy" for name in names)}
     assert result["n_elements"] == 3000 and result["drop_rate"] == 0.3 and result["dtype"] == "float32"
-    assert result["reference_threads"] == default_workers() and result["torch_threads"] == torch.get_num_threads()
+    assert result["fast_threads"] == default_workers() and result["torch_threads"] == torch.get_num_threads()
     for name in names:
         assert _positive_finite(result[f"{name}_s"])
         assert result[f"{name}_over_copy"] == pytest.approx(result[f"{name}_s"] / result["copy_s"])

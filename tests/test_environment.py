@@ -51,3 +51,9 @@ def test_setup_rejects_a_bad_seed(seed):
 
     with pytest.raises((TypeError, ValueError), match="seed"):
         utils.setup(seed=seed)
+
+
+def test_setup_keeps_tensorflows_start_up_notes_out_of_stderr():
+    result = subprocess.run([sys.executable, "-c", "import utils; utils.setup(seed=0); import keras"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == "", result.stderr[-2000:]

@@ -18,7 +18,7 @@ from utils.chapters.inverted_scaling import (
     swap_dropout,
     with_scheme,
 )
-from utils.training import make_mlp
+from utils.torch_models import make_mlp
 
 
 def _model(seed=0, drop_rate=0.5, input_drop_rate=0.2):
@@ -156,7 +156,7 @@ def test_standard_lr_groups_make_standard_dropout_retrace_an_inverted_run():
                   torch.optim.SGD(standard_lr_groups(matched, 0.1), momentum=0.9),
                   torch.optim.SGD(naive.parameters(), lr=0.1, momentum=0.9)]
     for step in range(15):
-        for net, optimizer in zip((inverted, matched, naive), optimizers):
+        for net, optimizer in zip((inverted, matched, naive), optimizers, strict=True):
             torch.manual_seed(step)  # the same masks in every network
             optimizer.zero_grad()
             F.cross_entropy(net.train()(x), y).backward()

@@ -8,7 +8,6 @@ from torch import nn
 from utils.chapters.mc_dropout import (
     dropout_layers,
     eval_predict,
-    make_lenet,
     mc_mode,
     mc_predict,
     mutual_information,
@@ -19,14 +18,14 @@ from utils.chapters.mc_dropout import (
     spread_measures,
 )
 from utils.seeding import seed_everything
-from utils.training import make_mlp
+from utils.torch_models import make_cnn, make_mlp
 
 
 @pytest.fixture
 def lenet():
     """A LeNet-like CNN with batch norm whose running statistics are not the defaults."""
     seed_everything(0)
-    model = make_lenet(drop_rate=0.5)
+    model = make_cnn(10, drop_rate=0.5)
     with torch.no_grad():
         model.train()(torch.rand(32, 784))  # gives the batch-norm layer non-trivial running statistics
     return model.eval()
@@ -76,7 +75,7 @@ def test_passes_are_probabilities_that_differ_and_repeat_with_the_seed(lenet, di
 
 
 @pytest.mark.parametrize("build", [
-    lambda: make_lenet(drop_rate=0.3),
+    lambda: make_cnn(10, drop_rate=0.3),
     lambda: make_mlp(784, [32, 16], 10, drop_rate=0.5, input_drop_rate=0.2),  # dropout first: nothing to share
     lambda: nn.Sequential(nn.Linear(784, 20), nn.Sequential(nn.ReLU(), nn.Dropout(0.5)), nn.Linear(20, 10)),
 ])
@@ -101,7 +100,8 @@ def test_other_dropout_classes_count(digits):
 
 
 @pytest.mark.parametrize("model, n_in", [
-    (make_lenet(drop_rate=0.0), 784),
+    (make_cnn(10, drop_rate=0.0), 784),
+    (make_cnn(10, drop_rate=0.0, batch_norm=False), 784),
     (make_mlp(4, [3], 2), 4),
     (nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.0), nn.Linear(3, 2)), 4),
     (nn.Linear(4, 2), 4),
@@ -150,10 +150,13 @@ def test_mutual_information_lies_between_zero_and_the_entropy():
     assert np.all(mi >= 0) and np.all(mi <= entropy + 1e-12) and np.all(entropy <= np.log(10) + 1e-12)
 
 
-@pytest.mark.parametrize("probs", [np.full((3, 4), 0.25), np.full((2, 3, 4), 0.3), -np.eye(4)[None], np.zeros((0, 2, 3))])
-def test_measures_reject_arrays_that_are_not_passes_of_probabilities(probs):
-    with pytest.raises(ValueError):
-        predictive_entropy(probs)
+@pytest.mark.parametrize("probs", [np.full((3, 4), 0.25), np.full((2, 3, 4), 0.3), -np.eye(4)[None],
+                                   np.zeros((0, 2, 3)), np.ones((2, 3, 1)), np.full((2, 3, 2), np.nan)])
+@pytest.mark.parametrize("measure", [predictive_mean, predictive_entropy, mutual_information, softmax_variance,
+                                     spread_measures])
+def test_measures_reject_arrays_that_are_not_passes_of_probabilities(probs, measure):
+    with pytest.raises(ValueError, match="probs|probabilit"):
+        measure(probs)
 
 
 def test_rotation_turns_counter_clockwise_about_the_centre(digits):
@@ -175,15 +178,3 @@ def test_rotation_turns_counter_clockwise_about_the_centre(digits):
 def test_rotation_rejects_bad_input(x, angle, error):
     with pytest.raises(error):
         rotate_images(x, angle)
-
-
-def test_lenet_takes_flat_rows_and_drops_only_before_its_last_layer(digits):
-    model = make_lenet(drop_rate=0.4, n_classes=7)
-    assert model(torch.as_tensor(digits)).shape == (12, 7)
-    assert isinstance(model[-2], nn.Dropout) and model[-2].p == 0.4 and len(dropout_layers(model)) == 1
-    assert any(isinstance(m, nn.BatchNorm2d) for m in model)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in make_lenet(batch_norm=False))
-    with pytest.raises(ValueError):
-        make_lenet(drop_rate=1.0)
-    with pytest.raises(ValueError):
-        make_lenet(n_classes=1)

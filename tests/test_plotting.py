@@ -14,6 +14,7 @@ from utils.plotting import (
     PALETTE,
     draw_network,
     network_masks,
+    plot_bands,
     plot_history,
     plot_runs,
     show_images,
@@ -46,7 +47,7 @@ def test_palette_is_distinct_and_valid():
 def test_history_has_a_panel_per_metric_with_training_and_validation():
     fig = plot_history(HISTORY, ("loss", "accuracy"), title="run")
     assert len(fig.axes) == 2
-    for ax, metric in zip(fig.axes, ("loss", "accuracy")):
+    for ax, metric in zip(fig.axes, ("loss", "accuracy"), strict=True):
         assert ax.get_ylabel() == metric
         lines = ax.get_lines()
         assert [line.get_label() for line in lines] == ["training", "validation"]
@@ -111,7 +112,7 @@ def test_show_images_rejects_bad_input(kwargs, message):
 def test_network_masks_are_seeded_keep_outputs_and_never_empty_a_layer():
     a = network_masks((4, 6, 6, 2), drop_rate=0.5, seed=3)
     b = network_masks((4, 6, 6, 2), drop_rate=0.5, seed=3)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert a[-1].all()
     heavy = network_masks((3, 3, 1), drop_rate=0.99, seed=0)
     assert all(mask.any() for mask in heavy)
@@ -139,3 +140,24 @@ def test_draw_network_removes_the_connections_of_dropped_units():
 def test_draw_network_rejects_masks_of_the_wrong_shape():
     with pytest.raises(ValueError, match="mask"):
         draw_network((3, 2), [np.ones(3, bool)])
+
+
+def test_plot_bands_draws_means_and_bands_against_the_settings():
+    runs = {"a": np.array([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]), "b": [0.5, 0.5, 0.5]}
+    ax = plot_bands([10, 100, 1000], runs, xlabel="size", ylabel="error", log_x=True)
+    a, b = ax.get_lines()
+    assert list(a.get_xdata()) == [10, 100, 1000] and np.allclose(a.get_ydata(), [0.2, 0.2, 0.2])
+    assert len(ax.collections) == 1  # one band: "b" is a single run
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "size"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+
+
+@pytest.mark.parametrize("settings, runs, kwargs", [
+    ([1, 2], {}, {}),
+    ([], {"a": [[]]}, {}),
+    ([1, 2], {"a": [0.1, 0.2, 0.3]}, {}),
+    ([0, 1], {"a": [0.1, 0.2]}, {"log_x": True}),
+])
+def test_plot_bands_rejects_bad_input(settings, runs, kwargs):
+    with pytest.raises(ValueError):
+        plot_bands(settings, runs, xlabel="x", ylabel="y", **kwargs)

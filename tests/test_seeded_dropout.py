@@ -1,9 +1,10 @@
-"""SeededDropout: the reference layer's outputs and gradients, bit for bit, with no mask kept between the passes."""
+"""SeededDropout: FastDropout's outputs and gradients, bit for bit, with no mask kept between the passes."""
 
 import numpy as np
 import pytest
 
-from utils.dropout import CHUNK, Dropout
+from utils.dropout import Dropout
+from utils.fast_dropout import CHUNK, FastDropout
 from utils.seeded_dropout import SeededDropout, generator_state_nbytes
 
 SHAPES = [(7,), (33, 20), (3 * CHUNK + 5,), (2, 3, 4)]
@@ -11,9 +12,9 @@ SHAPES = [(7,), (33, 20), (3 * CHUNK + 5,), (2, 3, 4)]
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_outputs_and_gradients_equal_the_reference_layer_for_the_same_seed(dtype, shape):
+def test_outputs_and_gradients_equal_fast_dropout_for_the_same_seed(dtype, shape):
     rng = np.random.default_rng(0)
-    reference, seeded = Dropout(0.3, seed=11), SeededDropout(0.3, seed=11)
+    reference, seeded = FastDropout(0.3, seed=11), SeededDropout(0.3, seed=11)
     for _ in range(3):  # several steps: the streams advance alike in both layers
         x = rng.standard_normal(shape).astype(dtype)
         grad_out = rng.standard_normal(shape).astype(dtype)
@@ -22,6 +23,8 @@ def test_outputs_and_gradients_equal_the_reference_layer_for_the_same_seed(dtype
         grad = seeded.backward(grad_out)
         assert np.array_equal(grad, reference.backward(grad_out)) and grad.dtype == dtype
         assert np.array_equal(seeded.replay_mask(), reference.mask)
+        plain = Dropout(0.3)  # and the plain reference layer's, for that mask
+        assert np.array_equal(plain(x, mask=reference.mask), y) and np.array_equal(plain.backward(grad_out), grad)
 
 
 def test_no_mask_is_kept_only_the_stream_state_whatever_the_size():
@@ -34,7 +37,7 @@ def test_no_mask_is_kept_only_the_stream_state_whatever_the_size():
 
 
 def test_backward_can_repeat_and_does_not_disturb_the_next_forward_draw():
-    seeded, reference = SeededDropout(0.4, seed=3), Dropout(0.4, seed=3)
+    seeded, reference = SeededDropout(0.4, seed=3), FastDropout(0.4, seed=3)
     x = np.ones((50, 40))
     seeded(x), reference(x)
     first = seeded.backward(x)
@@ -46,6 +49,7 @@ def test_a_given_mask_falls_back_to_storing_it():
     x = np.arange(1.0, 7.0).reshape(2, 3)
     keep = np.array([[True, False, True], [False, True, True]])
     layer = SeededDropout(0.5, seed=0)
+    layer(x)  # a seeded forward first: the given mask below must replace its saved state
     y = layer(x, mask=keep)
     np.testing.assert_array_equal(y, x * keep * 2)
     np.testing.assert_array_equal(layer.backward(np.ones_like(x)), keep * 2.0)
@@ -61,12 +65,12 @@ def test_eval_mode_and_rate_zero_are_the_identity():
     layer = SeededDropout(0.5, seed=0)
     layer(x)
     layer.eval()
-    assert layer.backward(x) is x  # as the reference layer: evaluation mode passes the gradient through
+    assert layer.backward(x) is x  # as FastDropout: evaluation mode passes the gradient through
 
 
 def test_repr_and_subclass():
     layer = SeededDropout(0.25)
-    assert isinstance(layer, Dropout) and repr(layer) == "SeededDropout(rate=0.25, training=True)"
+    assert isinstance(layer, FastDropout) and repr(layer) == "SeededDropout(rate=0.25, training=True)"
 
 
 def test_bad_input_gets_clear_errors():
@@ -90,6 +94,6 @@ def test_bad_input_gets_clear_errors():
 
 def test_empty_and_zero_dimensional_inputs():
     for x in (np.ones(0, dtype=np.float32), np.array(2.0)):
-        layer, reference = SeededDropout(0.5, seed=1), Dropout(0.5, seed=1)
+        layer, reference = SeededDropout(0.5, seed=1), FastDropout(0.5, seed=1)
         assert np.array_equal(layer(x), reference(x))
         assert np.array_equal(layer.backward(np.ones_like(x)), reference.backward(np.ones_like(x)))

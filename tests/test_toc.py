@@ -10,7 +10,8 @@ def test_every_toc_entry_exists():
 
 def test_every_chapter_notebook_is_in_the_toc():
     listed = {path.resolve() for path in toc_notebooks()}
-    on_disk = {path.resolve() for path in (ROOT / "chapters").rglob("*.ipynb") if ".ipynb_checkpoints" not in path.parts}
+    on_disk = {path.resolve() for path in (ROOT / "chapters").rglob("*.ipynb")
+               if ".ipynb_checkpoints" not in path.parts}
     orphans = sorted(str(path.relative_to(ROOT)) for path in on_disk - listed)
     assert not orphans, f"notebooks in chapters/ missing from _toc.yml: {orphans}"
 

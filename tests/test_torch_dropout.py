@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.dropout import Dropout as NumpyDropout
-from utils.torch_dropout import Dropout, DropoutFunction, draw_keep_mask, dropout
+from utils.dropout import Dropout
+from utils.torch_dropout import DropoutFunction, TorchDropout, draw_keep_mask, dropout
 
 FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 
@@ -77,13 +77,13 @@ def test_eval_mode_and_rate_zero_are_the_identity():
     x = torch.randn(3, 4, requires_grad=True)
     assert dropout(x, 0.5, training=False) is x
     assert dropout(x, 0.0) is x
-    layer = Dropout(0.5).eval()
+    layer = TorchDropout(0.5).eval()
     assert layer(x) is x
     assert layer.train()(torch.ones(1000)).eq(0).any()
 
 
 def test_the_module_follows_its_models_mode():
-    model = nn.Sequential(nn.Linear(4, 4), Dropout(0.5), nn.Sequential(nn.ReLU(), Dropout(0.5)))
+    model = nn.Sequential(nn.Linear(4, 4), TorchDropout(0.5), nn.Sequential(nn.ReLU(), TorchDropout(0.5)))
     x = torch.randn(50, 4)
     model.eval()
     with torch.no_grad():
@@ -121,7 +121,7 @@ def test_an_injected_mask_agrees_with_the_numpy_layer_forward_and_backward():
     x = rng.normal(size=(6, 5)).astype(np.float32)
     grad_out = rng.normal(size=(6, 5)).astype(np.float32)
     mask = rng.random((6, 5)) >= 0.3
-    reference = NumpyDropout(0.3)
+    reference = Dropout(0.3)
     expected = reference(x, mask=mask)
     x_torch = torch.tensor(x, requires_grad=True)
     out = dropout(x_torch, 0.3, keep_mask=torch.from_numpy(mask))
@@ -137,7 +137,7 @@ def test_a_generator_makes_masks_repeatable_and_independent_of_the_global_seed()
     torch.manual_seed(1)
     second = dropout(x, 0.5, generator=torch.Generator().manual_seed(7))
     assert torch.equal(first, second)
-    layer = Dropout(0.5, generator=torch.Generator().manual_seed(7))
+    layer = TorchDropout(0.5, generator=torch.Generator().manual_seed(7))
     assert torch.equal(layer(x), first)
     assert not torch.equal(layer(x), first)  # the generator moved on
 
@@ -161,7 +161,7 @@ def test_bad_rates_are_rejected(rate, error):
     with pytest.raises(error, match="rate"):
         dropout(torch.ones(3), rate)
     with pytest.raises(error, match="rate"):
-        Dropout(rate)
+        TorchDropout(rate)
 
 
 def test_the_mode_must_be_passed_by_name_and_be_a_bool():
@@ -194,4 +194,4 @@ def test_bad_generators_are_rejected():
     with pytest.raises(TypeError, match="generator"):
         dropout(torch.ones(3), 0.5, generator=np.random.default_rng(0))
     with pytest.raises(TypeError, match="generator"):
-        Dropout(0.5, generator=0)
+        TorchDropout(0.5, generator=0)

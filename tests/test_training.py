@@ -1,4 +1,4 @@
-"""The shared PyTorch MLP and training loop: structure, learning, repeatability and bad input."""
+"""The shared PyTorch training loop, evaluation and max-norm: learning, repeatability and bad input."""
 
 import pytest
 import torch
@@ -6,22 +6,8 @@ from torch import nn
 
 from utils.progress import QUIET_ENV, progress
 from utils.seeding import seed_everything
-from utils.training import apply_max_norm, evaluate, make_mlp, train_classifier
-
-
-def test_mlp_layout_places_dropout_where_asked():
-    model = make_mlp(5, [8, 8], 3, drop_rate=0.5, input_drop_rate=0.2)
-    kinds = [type(layer).__name__ for layer in model]
-    assert kinds == ["Dropout", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
-    assert [layer.p for layer in model if isinstance(layer, nn.Dropout)] == [0.2, 0.5, 0.5]
-    assert not any(isinstance(layer, nn.Dropout) for layer in make_mlp(5, [8], 3))
-
-
-@pytest.mark.parametrize("kwargs", [{"hidden": [0]}, {"hidden": [2.5]}, {"drop_rate": 1.0}, {"input_drop_rate": -0.1}])
-def test_mlp_rejects_bad_arguments(kwargs):
-    arguments = {"n_in": 5, "hidden": [4], "n_out": 3} | kwargs
-    with pytest.raises(ValueError):
-        make_mlp(**arguments)
+from utils.torch_models import make_mlp
+from utils.training import apply_max_norm, evaluate, train_classifier
 
 
 def test_training_learns_and_repeats_with_the_same_seed(blobs):
@@ -82,12 +68,16 @@ def test_max_norm_caps_every_incoming_weight_vector():
     for layer in model:
         if isinstance(layer, nn.Linear):
             assert layer.weight.norm(dim=1).max().item() <= 2.0 + 1e-5
+    with pytest.raises(ValueError, match="max_norm"):
+        apply_max_norm(model, 0.0)
 
 
-@pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"batch_size": 0}, {"max_norm": 0.0}])
-def test_training_rejects_bad_arguments(kwargs, blobs):
+@pytest.mark.parametrize("kwargs, error", [({"epochs": 0}, ValueError), ({"batch_size": 0}, ValueError),
+                                           ({"epochs": 2.0}, TypeError), ({"max_norm": 0.0}, ValueError),
+                                           ({"max_norm": float("nan")}, ValueError), ({"seed": -1}, ValueError)])
+def test_training_rejects_bad_arguments(kwargs, error, blobs):
     x, y = blobs(20)
-    with pytest.raises(ValueError):
+    with pytest.raises(error, match=next(iter(kwargs))):
         train_classifier(make_mlp(5, [4], 3), (x, y), **({"epochs": 1} | kwargs))
 
 
@@ -151,10 +141,10 @@ def test_eval_every_measures_fewer_epochs_without_changing_training(blobs):
     assert all(some[key] == [every[key][i] for i in (1, 3, 4)] for key in every)  # epochs 2, 4 and the last
 
 
-@pytest.mark.parametrize("eval_every", [0, True, 1.5])
-def test_eval_every_must_be_a_positive_integer(blobs, eval_every):
+@pytest.mark.parametrize("eval_every, error", [(0, ValueError), (True, TypeError), (1.5, TypeError)])
+def test_eval_every_must_be_a_positive_integer(blobs, eval_every, error):
     x, y = blobs(20)
-    with pytest.raises(ValueError, match="eval_every"):
+    with pytest.raises(error, match="eval_every"):
         train_classifier(make_mlp(5, [4], 3), (x, y), epochs=1, eval_every=eval_every)
 
 

@@ -20,7 +20,7 @@ from tools.toc import ROOT, toc_notebooks
 from utils.environment import apply_defaults
 from utils.progress import QUIET_ENV
 
-NOTEBOOK_BUDGET_S = 90.0  # each notebook must run in this time on a 2-core laptop CPU
+NOTEBOOK_BUDGET_S = 90.0  # what a notebook should take on a 2-core laptop CPU: reported against, never enforced
 CELL_TIMEOUT_S = 600
 
 
@@ -56,19 +56,34 @@ def execute(path: Path) -> float:
     return elapsed
 
 
+def budget_line(name: str, seconds: float, budget: float = NOTEBOOK_BUDGET_S) -> str:
+    """One line of the run-time report: the time beside the budget, flagged when over it."""
+    flag = "  OVER BUDGET" if seconds > budget else ""
+    return f"{seconds:7.1f} s of {budget:.0f} s  {name}{flag}"
+
+
 def main(argv: list[str]) -> int:
-    """Execute the named notebooks (or all in the table of contents) and report their times."""
+    """Execute the named notebooks (or all in the table of contents) and report their times against the budget.
+
+    Exit status 0 when every run succeeded (a failing cell raises, with its notebook left untouched); a notebook
+    over its time budget is reported, not an error, since run times depend on the machine and its load.
+    """
     prepare_kernel_environment()
     paths = [Path(arg).resolve() for arg in argv] or toc_notebooks()
-    over_budget = []
+    times = {}
     for path in paths:
-        print(f"executing {path.relative_to(ROOT)} ...", flush=True)
-        elapsed = execute(path)
-        flag = "" if elapsed <= NOTEBOOK_BUDGET_S else f"  OVER the {NOTEBOOK_BUDGET_S:.0f} s budget"
-        print(f"  done in {elapsed:.1f} s{flag}", flush=True)
-        if flag:
-            over_budget.append(path)
-    return 1 if over_budget else 0
+        name = str(path.relative_to(ROOT))
+        print(f"executing {name} ...", flush=True)
+        times[name] = execute(path)
+        print(f"  done: {budget_line(name, times[name]).strip()}", flush=True)
+    over = [name for name, seconds in times.items() if seconds > NOTEBOOK_BUDGET_S]
+    if len(paths) > 1:
+        print("run times:")
+        print("\n".join(budget_line(name, seconds) for name, seconds in times.items()))
+    if over:
+        print(f"{len(over)} notebook(s) over the {NOTEBOOK_BUDGET_S:.0f} s budget (a report, not an error): "
+              f"{', '.join(over)}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Usage: python -m tools.measure_gpu_costs OUT.json [--device cuda] [--log2-sizes 
        [--widths 784 1024 1024 1024 10] [--repeats 50]      (the defaults shown; --device defaults to cpu without a GPU)
 Kernels: a copy, F.dropout and a naive mask-and-multiply on 2^20 ... 2^28 elements in float32 and bfloat16.
 MLP: one SGD step of a 784-1024-1024-1024-10 MLP with and without dropout. The file is replaced atomically.
-The measuring is `utils.chapters.costs_records.measure_costs`, which the chapter "What dropout costs" also runs live on a GPU.
+The measuring is `utils.chapters.costs_records.measure_costs`, which the chapter "What dropout costs" also runs live
+on a GPU.
 """
 
 from __future__ import annotations

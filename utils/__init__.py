@@ -21,7 +21,7 @@ def setup(seed: int = 0, *, torch_threads: int | None = 1, deterministic: bool =
     `torch_threads` and `deterministic` are passed to `utils.seeding.seed_everything` (None: PyTorch keeps all its
     CPU threads, for timings). Chapter: setup_check
     """
-    from utils.environment import apply_defaults
+    from utils.environment import apply_defaults, import_quietly
 
     settings = apply_defaults()
     if "keras" in sys.modules:
@@ -29,6 +29,7 @@ def setup(seed: int = 0, *, torch_threads: int | None = 1, deterministic: bool =
         if backend != settings["KERAS_BACKEND"]:
             raise RuntimeError(f"Keras was imported before utils.setup() and runs on {backend!r}, not "
                                f"{settings['KERAS_BACKEND']!r}: restart the kernel and call utils.setup() first")
+    import_quietly("tensorflow")  # before Keras, so that its C++ start-up notes stay out of the chapter
     from utils.plotting import use_book_style
     from utils.seeding import seed_everything
 

@@ -45,13 +45,19 @@ _MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 class DatasetFallbackWarning(UserWarning):
-    """Full MNIST was not found, so the 5,000-digit MNIST subset is used instead."""
+    """Full MNIST was not found, so the 5,000-digit MNIST subset is used instead.
+
+    Chapter: setup_check
+    """
 
 
 # eq=False: the generated __eq__ would compare arrays with ==, which raises for arrays.
 @dataclass(frozen=True, eq=False)
 class Splits:
-    """One dataset's train/validation/test splits and a short description of it."""
+    """One dataset's train/validation/test splits and a short description of it.
+
+    Chapter: setup_check
+    """
 
     name: str
     x_train: np.ndarray
@@ -93,7 +99,10 @@ def load_dataset(
     seed: int = 0,
     path: str | os.PathLike | None = None,
 ) -> Splits:
-    """Load dataset ``name`` (one of DATASETS) as stratified train/val/test splits."""
+    """Load dataset ``name`` (one of DATASETS) as stratified train/val/test splits.
+
+    Chapter: setup_check
+    """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     if name not in DATASETS:
@@ -138,7 +147,10 @@ def load_dataset(
 
 
 def class_balance(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Fraction of the labels in ``y`` that belong to each class, shape (n_classes,)."""
+    """Fraction of the labels in ``y`` that belong to each class, shape (n_classes,).
+
+    Chapter: setup_check
+    """
     if isinstance(n_classes, bool) or not isinstance(n_classes, Integral) or n_classes < 1:
         raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
     y = np.asarray(y)
@@ -152,7 +164,10 @@ def class_balance(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def find_mnist() -> Path | None:
-    """Return the first existing file in MNIST_CANDIDATES, or None when there is none."""
+    """Return the first existing file in MNIST_CANDIDATES, or None when there is none.
+
+    Chapter: setup_check
+    """
     return next((p for p in map(Path, MNIST_CANDIDATES) if p.is_file()), None)
 
 

@@ -6,7 +6,10 @@ import torch
 
 
 def check_device(device: str | torch.device) -> torch.device:
-    """Return `device` as a torch.device if it is a CPU or CUDA device this machine has; raise a clear error if not."""
+    """Return `device` as a torch.device if it is a CPU or CUDA device this machine has; raise a clear error if not.
+
+    Chapters: costs, paper_mnist
+    """
     if not isinstance(device, (str, torch.device)):
         raise TypeError(f"device must be a string or a torch.device, got {type(device).__name__}: {device!r}")
     try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+import sys
 
 # Each value is a default: a value the user already set wins.
 DEFAULTS = {
@@ -29,3 +32,23 @@ def apply_defaults() -> dict[str, str]:
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
     return {key: os.environ[key] for key in DEFAULTS}
+
+
+def import_quietly(module: str) -> None:
+    """Import `module` (if installed) with the process's native stderr muted, then restore it.
+
+    TensorFlow's C++ start-up notes (about absl logging and oneDNN) are written straight to file descriptor 2 before
+    TF_CPP_MIN_LOG_LEVEL is read, so they would land in a notebook's first output. Python errors still raise.
+    Chapter: setup_check
+    """
+    if module in sys.modules or importlib.util.find_spec(module) is None:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            importlib.import_module(module)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -50,7 +50,10 @@ def _nudged(f: Callable[[np.ndarray], object], x: np.ndarray, h: float,
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, *, h: float = DEFAULT_STEP) -> np.ndarray:
-    """Return the gradient of the scalar function `f` at `x` by central differences (f(x+h) - f(x-h)) / 2h."""
+    """Return the gradient of the scalar function `f` at `x` by central differences (f(x+h) - f(x-h)) / 2h.
+
+    Chapter: numpy_dropout
+    """
     if not callable(f):
         raise TypeError(f"f must be a callable taking x, got {type(f).__name__}")
     _check_float64(x, "x")
@@ -70,6 +73,7 @@ def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarra
 
     This is what a layer's backward(grad_out) must return. The difference f(x+h) - f(x-h) is taken element by
     element before it is weighted by grad_out, which keeps the rounding error small.
+    Chapter: numpy_dropout
     """
     if not callable(f):
         raise TypeError(f"f must be a callable taking x, got {type(f).__name__}")
@@ -86,7 +90,10 @@ def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarra
 
 
 def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
-    """Return the largest elementwise |a - n| / max(|a| + |n|, ERROR_FLOOR): about 1e-8 or less means they agree."""
+    """Return the largest elementwise |a - n| / max(|a| + |n|, ERROR_FLOOR): about 1e-8 or less means they agree.
+
+    Chapter: numpy_dropout
+    """
     a, n = np.asarray(analytic), np.asarray(numeric)
     if a.shape != n.shape:
         raise ValueError(f"the gradients have different shapes: {a.shape} and {n.shape}")

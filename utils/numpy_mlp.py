@@ -37,7 +37,10 @@ def _check_float_dtype(dtype: object) -> np.dtype:
 
 
 class Linear:
-    """A fully connected layer y = x W + b, with He-initialised weights; backward stores grad_W and grad_b."""
+    """A fully connected layer y = x W + b, with He-initialised weights; backward stores grad_W and grad_b.
+
+    Chapter: numpy_dropout
+    """
 
     def __init__(self, n_in: int, n_out: int, rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         n_in, n_out = check_count(n_in, "n_in"), check_count(n_out, "n_out")
@@ -65,7 +68,10 @@ class Linear:
 
 
 class ReLU:
-    """max(x, 0), elementwise; backward passes the gradient where the input was positive."""
+    """max(x, 0), elementwise; backward passes the gradient where the input was positive.
+
+    Chapter: numpy_dropout
+    """
 
     def __init__(self) -> None:
         self._positive: np.ndarray | None = None
@@ -86,7 +92,10 @@ class ReLU:
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-    """Return the mean cross-entropy of softmax(logits) against integer labels, and its gradient wrt the logits."""
+    """Return the mean cross-entropy of softmax(logits) against integer labels, and its gradient wrt the logits.
+
+    Chapter: numpy_dropout
+    """
     if not isinstance(logits, np.ndarray) or logits.ndim != 2 or not np.issubdtype(logits.dtype, np.floating):
         raise TypeError("logits must be a 2-D floating-point array (examples x classes)")
     labels = np.asarray(labels)
@@ -110,12 +119,14 @@ class NumpyMLP:
 
     `sizes` is (inputs, hidden..., classes). Each Dropout layer gets its own random stream, spawned from `seed`;
     the weights come from the same seed. With a rate of 0 the matching Dropout layers are left out.
+    Chapter: numpy_dropout
     """
 
     def __init__(self, sizes: Sequence[int], *, drop_rate: float = 0.0, input_drop_rate: float = 0.0, seed: int = 0,
                  dtype: type | np.dtype = np.float32) -> None:
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) < 2:
-            raise ValueError(f"sizes must be a sequence of at least two layer sizes (inputs ... classes), got {sizes!r}")
+            raise ValueError("sizes must be a sequence of at least two layer sizes (inputs ... classes), "
+                             f"got {sizes!r}")
         self.sizes = [check_count(size, "every layer size") for size in sizes]
         self.drop_rate, self.input_drop_rate = check_rate(drop_rate), check_rate(input_drop_rate)
         self.dtype = _check_float_dtype(dtype)
@@ -181,7 +192,10 @@ class NumpyMLP:
 
 
 class SGD:
-    """Minibatch SGD with momentum, as PyTorch writes it: v <- momentum v + g; p <- p - lr v."""
+    """Minibatch SGD with momentum, as PyTorch writes it: v <- momentum v + g; p <- p - lr v.
+
+    Chapter: numpy_dropout
+    """
 
     def __init__(self, parameters: list[tuple[np.ndarray, np.ndarray]], *, lr: float, momentum: float = 0.0) -> None:
         if isinstance(lr, bool) or not isinstance(lr, Real) or not lr > 0:
@@ -210,7 +224,10 @@ def _split(model: NumpyMLP, data: tuple[np.ndarray, np.ndarray], name: str) -> t
 
 
 def evaluate(model: NumpyMLP, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Return (mean cross-entropy, accuracy) of `model` in evaluation mode; the model's mode is restored."""
+    """Return (mean cross-entropy, accuracy) of `model` in evaluation mode; the model's mode is restored.
+
+    Chapter: numpy_dropout
+    """
     x, y = _split(model, (x, y), "the evaluation data")
     was_training = model.training
     logits = model.eval().forward(x)
@@ -226,6 +243,7 @@ def train_numpy_mlp(model: NumpyMLP, train: tuple[np.ndarray, np.ndarray],
 
     The minibatch order comes from `seed`. The model is left in evaluation mode. BLAS runs on
     TRAINING_BLAS_THREADS threads meanwhile.
+    Chapter: numpy_dropout
     """
     if not isinstance(model, NumpyMLP):
         raise TypeError(f"model must be a NumpyMLP, got {type(model).__name__}")

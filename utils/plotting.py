@@ -1,4 +1,4 @@
-"""The book's figure style and plot helpers: training curves, runs side by side, digit grids, network diagrams."""
+"""The book's figure style and plot helpers: training curves, runs side by side, bands over seeds, digits, networks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
 # Okabe & Ito's palette: distinguishable with every common form of colour blindness.
 PALETTE: tuple[str, ...] = (
@@ -44,7 +45,10 @@ BOOK_STYLE: dict[str, Any] = {
 
 
 def use_book_style() -> None:
-    """Apply the book's figure style to every later matplotlib figure."""
+    """Apply the book's figure style to every later matplotlib figure.
+
+    Chapter: setup_check
+    """
     mpl.rcParams.update(BOOK_STYLE)
 
 
@@ -52,7 +56,8 @@ def _history_dict(history: Any) -> Mapping[str, Sequence[float]]:
     """Return the metric dict of a Keras ``History`` or of a plain mapping of metric name to values."""
     values = getattr(history, "history", history)
     if not isinstance(values, Mapping):
-        raise TypeError(f"history must be a mapping of metric name to values or a Keras History, got {type(history).__name__}")
+        raise TypeError("history must be a mapping of metric name to values or a Keras History, "
+                        f"got {type(history).__name__}")
     return values
 
 
@@ -62,19 +67,23 @@ def _as_curves(name: str, values: Any) -> np.ndarray:
     if curves.ndim == 1:
         curves = curves[np.newaxis, :]
     if curves.ndim != 2 or curves.shape[1] == 0:
-        raise ValueError(f"{name!r}: expected a non-empty 1-D sequence or a 2-D (runs, epochs) array, got shape {curves.shape}")
+        raise ValueError(f"{name!r}: expected a non-empty 1-D sequence or a 2-D (runs, epochs) array, "
+                         f"got shape {curves.shape}")
     return curves
 
 
 def plot_history(history: Any, metrics: Sequence[str] = ("loss", "accuracy"), *, title: str | None = None) -> Figure:
-    """Plot training against validation curves per epoch, one panel per metric."""
+    """Plot training against validation curves per epoch, one panel per metric.
+
+    Chapters: overfitting, keras_dropout
+    """
     values = _history_dict(history)
     if isinstance(metrics, str):
         metrics = (metrics,)
     if not metrics:
         raise ValueError("metrics must name at least one metric")
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes[0], metrics, strict=True):
         if metric not in values:
             plt.close(fig)
             raise KeyError(f"metric {metric!r} is not in the history; it has {sorted(values)}")
@@ -95,12 +104,15 @@ def plot_runs(
     ylabel: str = "",
     title: str | None = None,
 ) -> Axes:
-    """Plot several runs on one axis; a 2-D (seeds, epochs) entry is drawn as its mean with a ±1 std band."""
+    """Plot several runs on one axis; a 2-D (seeds, epochs) entry is drawn as its mean with a ±1 std band.
+
+    Chapters: overfitting, numpy_dropout, tutorials_offline
+    """
     if not runs:
         raise ValueError("runs is empty: give at least one label -> values entry")
     if ax is None:
         _, ax = plt.subplots()
-    for color, (label, values) in zip(_cycle(len(runs)), runs.items()):
+    for color, (label, values) in zip(_cycle(len(runs)), runs.items(), strict=True):
         curves = _as_curves(label, values)
         epochs = np.arange(1, curves.shape[1] + 1)
         mean = curves.mean(axis=0)
@@ -112,6 +124,52 @@ def plot_runs(
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def plot_bands(
+    settings: Sequence[float],
+    runs: Mapping[str, Any],
+    *,
+    ax: Axes | None = None,
+    xlabel: str,
+    ylabel: str,
+    log_x: bool = False,
+    percent: bool = True,
+) -> Axes:
+    """Plot each entry of `runs`, an array (seeds, settings), as its mean against `settings` with a ±1 std band.
+
+    Chapters: paper_rate, paper_data_size
+    """
+    if not runs:
+        raise ValueError("runs is empty: give at least one label -> (seeds, settings) array")
+    settings = np.asarray(settings, dtype=float)
+    if settings.ndim != 1 or settings.size == 0:
+        raise ValueError(f"settings must be a non-empty 1-D sequence, got shape {settings.shape}")
+    if log_x and settings.min() <= 0:
+        raise ValueError(f"settings must be positive for a log axis, got {settings.min()}")
+    if ax is None:
+        _, ax = plt.subplots()
+    for i, (label, values) in enumerate(runs.items()):
+        curves = np.asarray(values, dtype=float)
+        if curves.ndim == 1:
+            curves = curves[np.newaxis, :]
+        if curves.ndim != 2 or curves.shape[1] != settings.size:
+            raise ValueError(f"{label!r}: expected an array (seeds, {settings.size}), got shape {curves.shape}")
+        color = PALETTE[i % len(PALETTE)]
+        mean, std = curves.mean(axis=0), curves.std(axis=0)
+        ax.plot(settings, mean, marker="o", color=color, label=label)
+        if len(curves) > 1:
+            ax.fill_between(settings, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+    if log_x:
+        ax.set_xscale("log")
+        ax.set_xticks(settings, labels=[f"{s:g}" for s in settings])
+        ax.minorticks_off()
+    if percent:
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend()
     return ax
 
@@ -128,7 +186,10 @@ def show_images(
     image_shape: tuple[int, int] | None = None,
     ncols: int = 10,
 ) -> Figure:
-    """Show images (n, h, w), or flat rows reshaped to `image_shape`, in a grid with optional titles."""
+    """Show images (n, h, w), or flat rows reshaped to `image_shape`, in a grid with optional titles.
+
+    Chapter: setup_check
+    """
     images = np.asarray(images)
     if image_shape is not None:
         if images.ndim != 2 or images.shape[1] != image_shape[0] * image_shape[1]:
@@ -153,7 +214,10 @@ def show_images(
 
 
 def network_masks(layer_sizes: Sequence[int], drop_rate: float, seed: int) -> list[np.ndarray]:
-    """Draw which units are kept (True) in each layer; the output layer always keeps every unit."""
+    """Draw which units are kept (True) in each layer; the output layer always keeps every unit.
+
+    Chapters: intro, ensemble
+    """
     if len(layer_sizes) < 2 or any(int(n) != n or n < 1 for n in layer_sizes):
         raise ValueError(f"layer_sizes needs at least two positive integer sizes, got {list(layer_sizes)}")
     if not 0.0 <= drop_rate < 1.0:
@@ -173,10 +237,13 @@ def draw_network(
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Axes:
-    """Draw a fully connected network; units not in `kept` are crossed out and lose their connections."""
+    """Draw a fully connected network; units not in `kept` are crossed out and lose their connections.
+
+    Chapters: intro, ensemble
+    """
     if kept is None:
         kept = [np.ones(int(n), dtype=bool) for n in layer_sizes]
-    if len(kept) != len(layer_sizes) or any(len(k) != n for k, n in zip(kept, layer_sizes)):
+    if len(kept) != len(layer_sizes) or any(len(k) != n for k, n in zip(kept, layer_sizes, strict=True)):
         raise ValueError("kept must hold one boolean mask per layer, each as long as its layer")
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 3.2))

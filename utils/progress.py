@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -12,8 +12,11 @@ T = TypeVar("T")
 QUIET_ENV = "DROPOUT_IN_DEPTH_NO_PROGRESS"
 
 
-def progress(iterable: Iterable[T], **kwargs) -> Iterable[T]:
-    """Wrap `iterable` in a tqdm progress bar, unless QUIET_ENV is set to 1."""
+def progress(iterable: Iterable[T], **kwargs: Any) -> Iterable[T]:
+    """Wrap `iterable` in a tqdm progress bar, unless QUIET_ENV is set to 1.
+
+    Chapters: mc_dropout, tutorials_offline
+    """
     from tqdm.auto import tqdm  # imported here so that modules using utils.training need tqdm only to train
 
     return tqdm(iterable, disable=os.environ.get(QUIET_ENV) == "1", **kwargs)

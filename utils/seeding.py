@@ -21,6 +21,7 @@ def seed_everything(seed: int, *, deterministic: bool = True, torch_threads: int
     threads (default 1: the same numbers on a laptop with 2 cores or 16, and the fastest setting for the book's
     small networks); None leaves PyTorch's thread setting alone, for timings and full-scale runs.
     Frameworks that are not installed are skipped.
+    Chapter: setup_check
     """
     seed = check_seed(seed)
     if torch_threads is not None and (isinstance(torch_threads, bool) or not isinstance(torch_threads, Integral)

@@ -1,6 +1,6 @@
 """Inverted dropout for PyTorch written as an autograd Function: a mask can be injected, and backward reuses it.
 
-The function `dropout` and the module `Dropout` compute what ``F.dropout`` and ``nn.Dropout`` compute (on the CPU
+The function `dropout` and the module `TorchDropout` compute what ``F.dropout`` and ``nn.Dropout`` compute (on the CPU
 they even draw the same mask from the same random state), with three differences that the PyTorch chapter explains:
 the mode must be passed by name (``training=...``), a boolean keep mask can be given instead of a random draw, and
 only that boolean mask (one byte per element) is saved for the backward pass. Rates are DROP probabilities.
@@ -21,6 +21,7 @@ class DropoutFunction(torch.autograd.Function):
 
     Call it through `dropout`, which checks its arguments. The mask must broadcast to x's shape; the output has x's
     shape and dtype. Only the mask is saved for backward (no copy of x, of the output or of a float mask).
+    Chapter: pytorch_dropout
     """
 
     @staticmethod
@@ -47,10 +48,16 @@ def draw_keep_mask(x: torch.Tensor, rate: float, *, generator: torch.Generator |
     """Draw a boolean keep mask of x's shape on x's device: True (keep) with probability 1 - rate.
 
     The draw is the one F.dropout makes on the CPU, so the same random state gives the same mask.
+    Chapter: pytorch_dropout
     """
     _check_tensor(x)
     rate = check_rate(rate)
     _check_generator(generator, x)
+    return _draw(x, rate, generator)
+
+
+def _draw(x: torch.Tensor, rate: float, generator: torch.Generator | None) -> torch.Tensor:
+    """The boolean keep mask of `draw_keep_mask`, for arguments already checked."""
     return torch.empty_like(x).bernoulli_(1.0 - rate, generator=generator).bool()
 
 
@@ -62,6 +69,7 @@ def dropout(x: torch.Tensor, rate: float, *, training: bool = True, keep_mask: t
     broadcastable to x's shape, so a mask of shape (N, C, 1) drops whole channels of an (N, C, L) input. Without a
     mask, one is drawn from `generator` (PyTorch's global generator when None). A given mask is checked even when it
     is not used (eval mode, or rate 0).
+    Chapters: pytorch_dropout, three_frameworks
     """
     _check_tensor(x)
     rate = check_rate(rate)
@@ -73,15 +81,16 @@ def dropout(x: torch.Tensor, rate: float, *, training: bool = True, keep_mask: t
     if not training or rate == 0.0:
         return x
     if keep_mask is None:
-        keep_mask = draw_keep_mask(x, rate, generator=generator)
+        keep_mask = _draw(x, rate, generator)
     return DropoutFunction.apply(x, rate, keep_mask)
 
 
-class Dropout(nn.Module):
+class TorchDropout(nn.Module):
     """Inverted dropout as a module: drops in training mode (`self.training`), the identity after `eval()`.
 
     `rate` is the drop probability; `generator` (optional) makes the masks independent of the global seed.
     `forward(x, keep_mask=None)` accepts a boolean mask as `dropout` does.
+    Chapter: pytorch_dropout
     """
 
     def __init__(self, rate: float = 0.5, *, generator: torch.Generator | None = None) -> None:

@@ -1,35 +1,19 @@
-"""Small PyTorch models and one training loop, shared by every chapter that trains a classifier."""
+"""One PyTorch training loop, evaluation and max-norm, shared by every chapter that trains a classifier.
+
+The models it trains come from `utils.torch_models` (or any ``nn.Module`` that maps float32 inputs to logits).
+"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from utils.checks import check_rate
+from utils.checks import check_count, check_positive, check_seed
 from utils.devices import check_device
 from utils.progress import progress
 
 History = dict[str, list[float]]
-
-
-def make_mlp(n_in: int, hidden: Sequence[int], n_out: int, *, drop_rate: float = 0.0,
-             input_drop_rate: float = 0.0) -> nn.Sequential:
-    """Build a ReLU MLP with dropout `input_drop_rate` on its inputs and `drop_rate` after each hidden layer."""
-    sizes = [n_in, *hidden, n_out]
-    if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in sizes):
-        raise ValueError(f"layer sizes must be positive integers, got n_in={n_in}, hidden={list(hidden)}, n_out={n_out}")
-    check_rate(drop_rate)
-    check_rate(input_drop_rate)
-    layers: list[nn.Module] = [nn.Dropout(input_drop_rate)] if input_drop_rate else []
-    for width_in, width_out in zip(sizes[:-2], sizes[1:-1]):
-        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-        if drop_rate:
-            layers.append(nn.Dropout(drop_rate))
-    layers.append(nn.Linear(sizes[-2], sizes[-1]))
-    return nn.Sequential(*layers)
 
 
 def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,15 +24,22 @@ def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def model_device(model: nn.Module) -> torch.device:
-    """The device holding `model`'s parameters (the CPU for a model without parameters)."""
+    """The device holding `model`'s parameters (the CPU for a model without parameters).
+
+    Chapters: overfitting, paper_mnist
+    """
     parameter = next(model.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, *, eval_mode: bool = True) -> tuple[float, float]:
-    """Return (mean cross-entropy, accuracy) of `model`, in eval mode unless `eval_mode=False` (then in its current
-    mode, e.g. to measure a model someone forgot to switch); the model's mode is restored afterwards."""
+    """Return (mean cross-entropy, accuracy) of `model`, in eval mode unless `eval_mode=False`.
+
+    With `eval_mode=False` the model runs in its current mode (e.g. to measure a model someone forgot to switch);
+    the model's mode is restored afterwards.
+    Chapters: overfitting, inverted_scaling, mc_dropout
+    """
     inputs, labels = _tensors(x, y)
     if len(inputs) == 0:
         raise ValueError("cannot evaluate on zero examples")
@@ -64,9 +55,18 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, *, eval_mode: bool 
     return loss, accuracy
 
 
-@torch.no_grad()
 def apply_max_norm(model: nn.Module, max_norm: float) -> None:
-    """Rescale every unit's incoming weight vector whose L2 norm exceeds `max_norm` back onto the ball."""
+    """Rescale every unit's incoming weight vector whose L2 norm exceeds `max_norm` back onto the ball.
+
+    Chapter: paper_mnist
+    """
+    max_norm = check_positive(max_norm, "max_norm")
+    _renorm(model, max_norm)
+
+
+@torch.no_grad()
+def _renorm(model: nn.Module, max_norm: float) -> None:
+    """`apply_max_norm` for a `max_norm` already checked (the training loop calls it after every step)."""
     for layer in model.modules():
         if isinstance(layer, nn.Linear):
             layer.weight.copy_(torch.renorm(layer.weight, p=2, dim=0, maxnorm=max_norm))
@@ -96,15 +96,14 @@ def train_classifier(
     With `lr_end` set, the learning rate falls linearly, step by step, from `lr` to `lr_end` at the last step.
     With `eval_every=k` the metrics are measured only after every k-th epoch and after the last one (cheaper; the
     default, 1, measures every epoch).
+    Chapters: overfitting, inverted_scaling, mc_dropout, ensemble
     """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
-    if max_norm is not None and max_norm <= 0:
-        raise ValueError(f"max_norm must be positive, got {max_norm}")
-    if lr <= 0 or (lr_end is not None and lr_end < 0):
-        raise ValueError(f"lr must be positive and lr_end (if given) at least 0, got lr={lr}, lr_end={lr_end}")
-    if isinstance(eval_every, bool) or not isinstance(eval_every, (int, np.integer)) or eval_every < 1:
-        raise ValueError(f"eval_every must be a positive integer (1 = after every epoch), got {eval_every!r}")
+    epochs, batch_size = check_count(epochs, "epochs"), check_count(batch_size, "batch_size")
+    eval_every = check_count(eval_every, "eval_every (1 = after every epoch)")
+    lr = check_positive(lr, "lr")
+    lr_end = None if lr_end is None else check_positive(lr_end, "lr_end", allow_zero=True)
+    max_norm = None if max_norm is None else check_positive(max_norm, "max_norm")
+    seed = check_seed(seed)
     device = check_device(device)
     model.to(device)
     inputs, labels = (tensor.to(device) for tensor in _tensors(*train))
@@ -125,7 +124,7 @@ def train_classifier(
             nn.functional.cross_entropy(model(inputs[batch]), labels[batch]).backward()
             optimizer.step()
             if max_norm is not None:
-                apply_max_norm(model, max_norm)
+                _renorm(model, max_norm)
         if epoch % eval_every and epoch != epochs:
             continue
         for prefix, split in (("", train), ("val_", val)):

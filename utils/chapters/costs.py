@@ -14,17 +14,20 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FormatStrFormatter, LogLocator
 from torch import nn
 
-from utils.checks import check_count, check_rate
+from utils.checks import check_count, check_rate, check_sizes
 from utils.devices import check_device
 from utils.plotting import PALETTE
-from utils.training import make_mlp
+from utils.torch_models import make_mlp
 
 MIN_SAMPLE_S = 1e-2  # one timed sample runs the callable often enough to last at least this long
 MAX_CALLS_PER_SAMPLE = 10_000
 
 
 def check_float_dtype(dtype: torch.dtype) -> torch.dtype:
-    """Return `dtype` if it is a floating-point torch.dtype; raise a clear error otherwise."""
+    """Return `dtype` if it is a floating-point torch.dtype; raise a clear error otherwise.
+
+    Chapter: costs
+    """
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"dtype must be a torch.dtype such as torch.float32, got {type(dtype).__name__}: {dtype!r}")
     if not dtype.is_floating_point:
@@ -68,6 +71,7 @@ def time_ops(fns: Mapping[str, Callable[[], object]], *, device: str | torch.dev
     samples are taken in interleaved rounds (one sample of every callable per round), so that clock or load drift
     affects all of them alike. On CUDA a sample is timed with CUDA events after a synchronisation; on the CPU with
     time.perf_counter.
+    Chapters: numpy_dropout, costs
     """
     if not isinstance(fns, Mapping) or not fns or not all(callable(fn) for fn in fns.values()):
         raise TypeError("fns must be a non-empty mapping from names to zero-argument callables")
@@ -91,6 +95,7 @@ def time_op(fn: Callable[[], object], *, device: str | torch.device = "cpu", rep
     """Return the median seconds per call of the zero-argument callable `fn`, whose work runs on `device`.
 
     See time_ops for the method: warm-up calls, then `repeats` samples of enough back-to-back calls each.
+    Chapter: costs
     """
     if not callable(fn):
         raise TypeError(f"fn must be a zero-argument callable, got {type(fn).__name__}")
@@ -103,6 +108,7 @@ def kernel_costs(n_elements: int, dtype: torch.dtype, device: str | torch.device
 
     The copy writes into a preallocated tensor and reads + writes 2 * n_elements * itemsize bytes per call, which
     gives its effective bandwidth. Times are median seconds per call; the ratios divide by the copy's time.
+    Chapter: costs
     """
     n_elements = check_count(n_elements, "n_elements")
     dtype = check_float_dtype(dtype)
@@ -144,6 +150,7 @@ def mlp_step_overhead(batch_size: int, device: str | torch.device, *,
 
     A step is forward, cross-entropy on random labels, backward and an SGD (momentum 0.9) update, on a random batch
     already on `device`. Dropout with `drop_rate` follows each hidden layer; the overhead is with / without - 1.
+    Chapter: costs
     """
     batch_size = check_count(batch_size, "batch_size")
     device = check_device(device)
@@ -165,9 +172,10 @@ def mlp_step_overhead(batch_size: int, device: str | torch.device, *,
 
 def _check_widths(widths: Sequence[int]) -> list[int]:
     """Return `widths` as a list of positive ints (inputs ... classes); raise a clear error otherwise."""
-    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) < 2:
-        raise ValueError(f"widths must be a sequence of at least two layer widths (inputs ... classes), got {widths!r}")
-    return [check_count(width, "every layer width") for width in widths]
+    widths = check_sizes(widths, "widths")
+    if len(widths) < 2:
+        raise ValueError(f"widths must hold at least two layer widths (inputs ... classes), got {widths!r}")
+    return widths
 
 
 def keras_step_overhead(batch_size: int, *, widths: Sequence[int] = (784, 1024, 1024, 1024, 10),
@@ -176,6 +184,7 @@ def keras_step_overhead(batch_size: int, *, widths: Sequence[int] = (784, 1024, 
 
     The Keras twin of `mlp_step_overhead`: the same widths, SGD with momentum 0.9, sparse cross-entropy on a random
     batch, and `keras.layers.Dropout(drop_rate)` after each hidden layer. The overhead is with / without - 1.
+    Chapter: costs
     """
     import keras
 
@@ -214,6 +223,7 @@ def saved_bytes_per_element(layer: Callable[[torch.Tensor], torch.Tensor], x: to
 
     Every tensor the graph saves is counted once by its storage (a saved input is counted too: it is memory the
     backward pass holds on to). `x` must be a floating-point tensor; it is used with requires_grad=True.
+    Chapter: costs
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.numel() == 0:
         raise TypeError("x must be a non-empty floating-point torch.Tensor")
@@ -236,21 +246,23 @@ def numpy_kernel_costs(n_elements: int, *, drop_rate: float = 0.5, repeats: int 
 
     Times (median seconds per call) of: a copy into a preallocated array (`np.copyto`); a copy into a new array
     (`x.copy()`, which also pays for the fresh memory that any layer returning a new array needs); naive NumPy
-    dropout, `x * (rng.random(x.shape) >= p) / (1 - p)`; the book's reference layer `utils.dropout.Dropout`;
-    PyTorch's `F.dropout` on the same memory; and three ingredients on their own, on one thread: generating 32
-    random bits per element and 8 per element (`random_raw(..., output=False)`: the generator's arithmetic alone,
-    nothing written), and scaling by 1/(1 - p) into a preallocated array (the copy's memory traffic plus one multiply
-    per element). Each `*_over_copy` ratio divides by the preallocated copy's time; `copy_bytes_per_s` counts read +
-    write, `random_bytes_per_s` the random bytes generated per second on one thread.
+    dropout, `x * (rng.random(x.shape) >= p) / (1 - p)`; the book's fast layer `utils.fast_dropout.FastDropout`
+    (the reference layer with a faster mask); PyTorch's `F.dropout` on the same memory; and three ingredients on
+    their own, on one thread: generating 32 random bits per element and 8 per element (`random_raw(...,
+    output=False)`: the generator's arithmetic alone, nothing written), and scaling by 1/(1 - p) into a preallocated
+    array (the copy's memory traffic plus one multiply per element). Each `*_over_copy` ratio divides by the
+    preallocated copy's time; `copy_bytes_per_s` counts read + write, `random_bytes_per_s` the random bytes
+    generated per second on one thread.
+    Chapter: costs
     """
-    from utils.dropout import Dropout, default_workers
+    from utils.fast_dropout import FastDropout, default_workers
 
     n_elements = check_count(n_elements, "n_elements")
     drop_rate = check_rate(drop_rate)
     seeds = np.random.SeedSequence(check_count(seed, "seed", minimum=0)).spawn(4)
     x = np.random.default_rng(seeds[0]).standard_normal(n_elements, dtype=np.float32)
     target = np.empty_like(x)
-    naive_rng, layer = np.random.default_rng(seeds[1]), Dropout(drop_rate, seed=np.random.default_rng(seeds[2]))
+    naive_rng, layer = np.random.default_rng(seeds[1]), FastDropout(drop_rate, seed=np.random.default_rng(seeds[2]))
     bits = np.random.default_rng(seeds[3]).bit_generator
     x_torch = torch.from_numpy(x)
     scale = np.float32(1.0 / (1.0 - drop_rate))
@@ -258,14 +270,14 @@ def numpy_kernel_costs(n_elements: int, *, drop_rate: float = 0.5, repeats: int 
         "copy_s": lambda: np.copyto(target, x),
         "fresh_copy_s": lambda: x.copy(),
         "naive_s": lambda: x * (naive_rng.random(x.shape) >= drop_rate) / (1.0 - drop_rate),
-        "reference_s": lambda: layer(x),
+        "fast_s": lambda: layer(x),
         "torch_s": lambda: nn.functional.dropout(x_torch, drop_rate, training=True),
         "random_words_s": lambda: bits.random_raw(-(-n_elements // 2), output=False),  # 32 bits per element
         "random_bytes_s": lambda: bits.random_raw(-(-n_elements // 8), output=False),  # 8 bits per element
         "multiply_s": lambda: np.multiply(x, scale, out=target),
     }
     result: dict = {"n_elements": n_elements, "dtype": "float32", "device": "cpu", "drop_rate": drop_rate,
-                    "reference_threads": default_workers(), "torch_threads": torch.get_num_threads()}
+                    "fast_threads": default_workers(), "torch_threads": torch.get_num_threads()}
     result |= time_ops(ops, device="cpu", repeats=repeats, warmup=warmup)
     for name in ops:
         if name != "copy_s":
@@ -280,6 +292,7 @@ def bytes_floor_ratio(itemsize: float, mask_bytes: float = 1.0) -> float:
 
     `itemsize` is the bytes per element of x (4 for float32, 2 for bfloat16); `mask_bytes` the bytes per element
     of the mask that the forward pass writes for backward (1 for a boolean mask, 1/8 for packed bits, 0 for none).
+    Chapter: costs
     """
     for value, name in ((itemsize, "itemsize"), (mask_bytes, "mask_bytes")):
         if isinstance(value, bool) or not isinstance(value, Real):
@@ -297,6 +310,7 @@ def plot_time_ratios(ax: Axes, n_elements: Sequence[int], curves: Mapping[str, S
     `floors` adds horizontal lines (label -> ratio), e.g. the bytes floor of a memory-bound kernel. `styles` maps a
     curve's label to matplotlib keyword arguments (color, linestyle, marker) that replace the default style.
     The legend goes below the axes.
+    Chapter: costs
     """
     sizes = np.asarray(n_elements, dtype=float)
     if sizes.ndim != 1 or sizes.size == 0 or np.any(sizes <= 0):

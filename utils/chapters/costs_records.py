@@ -12,7 +12,7 @@ import platform
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,10 @@ MLP_KEYS = ("batch_size", "widths", "device", "step_s_without_dropout", "step_s_
 
 
 def driver_version() -> str | None:
-    """Return the NVIDIA driver version reported by nvidia-smi, or None where there is no nvidia-smi."""
+    """Return the NVIDIA driver version reported by nvidia-smi, or None where there is no nvidia-smi.
+
+    Chapter: costs
+    """
     if shutil.which("nvidia-smi") is None:
         return None
     try:
@@ -61,10 +64,13 @@ def driver_version() -> str | None:
 
 
 def provenance(device: torch.device, command: str) -> dict:
-    """Describe where and how figures were measured: hardware, software, date and `command`, with no hostname."""
+    """Describe where and how figures were measured: hardware, software, date and `command`, with no hostname.
+
+    Chapter: costs
+    """
     record = {
         "command": command,
-        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": str(device),
         "device_name": platform.processor() or platform.machine(),
         "torch_version": torch.__version__,
@@ -85,7 +91,10 @@ def provenance(device: torch.device, command: str) -> dict:
 
 
 def tiny_copy_seconds(device: torch.device, *, repeats: int) -> float:
-    """Median seconds of a one-element copy: the per-kernel floor that the host and the launch path set."""
+    """Median seconds of a one-element copy: the per-kernel floor that the host and the launch path set.
+
+    Chapter: costs
+    """
     x = torch.zeros(1, device=device)
     y = torch.empty_like(x)
     return time_op(lambda: y.copy_(x), device=device, repeats=repeats, warmup=WARMUP)
@@ -97,6 +106,7 @@ def measure_costs(device: str | torch.device, *, log2_sizes: tuple[int, int] = (
     """Measure a cost record on `device`: kernels on 2^MIN ... 2^MAX elements in float32 and bfloat16, MLP steps.
 
     The record has the keys COST_FILE_KEYS, as `load_costs` expects; `command` is stored in its provenance.
+    Chapter: costs
     """
     device = check_device(device)
     if isinstance(log2_sizes, (str, bytes)) or not isinstance(log2_sizes, Sequence) or len(log2_sizes) != 2:
@@ -119,7 +129,10 @@ def measure_costs(device: str | torch.device, *, log2_sizes: tuple[int, int] = (
 
 
 def load_costs(path: str | Path) -> dict:
-    """Read a cost file written by `python -m tools.measure_gpu_costs` and check that it has what the chapter plots."""
+    """Read a cost file written by `python -m tools.measure_gpu_costs` and check that it has what the chapter plots.
+
+    Chapter: costs
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no cost file at {path}; write one with `python -m tools.measure_gpu_costs {path}`")
@@ -141,7 +154,10 @@ def load_costs(path: str | Path) -> dict:
 
 
 def describe_costs(data: Mapping) -> str:
-    """A few human-readable lines: bandwidth and ratios per kernel size, and the MLP overhead per batch size."""
+    """A few human-readable lines: bandwidth and ratios per kernel size, and the MLP overhead per batch size.
+
+    Chapter: costs
+    """
     source = data["provenance"]
     lines = [f"{source['device_name']} ({source['device']}), torch {source['torch_version']}, "
              f"CUDA {source['cuda_version']}, driver {source['driver_version']}",
@@ -162,6 +178,7 @@ def plot_kernel_record(ax: Axes, data: Mapping, *, title: str) -> Axes:
     """Plot a record's kernels as time / copy against size: F.dropout and naive, float32 solid, bfloat16 dashed.
 
     The dotted lines are the bytes floors (`utils.chapters.costs.bytes_floor_ratio`) of a one-byte mask in each dtype.
+    Chapter: costs
     """
     curves, styles, floors = {}, {}, {}
     sizes = None

@@ -14,7 +14,7 @@ from numbers import Real
 import numpy as np
 from torch import nn
 
-from utils.checks import check_count, check_rate
+from utils.checks import check_count, check_probs, check_rate
 
 MAX_ENUMERATED_UNITS = 24  # 2**24 masks of 24 booleans is 400 MB: enumeration stops being sensible here
 
@@ -50,22 +50,14 @@ def _check_weights(weights: np.ndarray | None, n: int) -> np.ndarray:
     return weights
 
 
-def _check_probs(probs: np.ndarray) -> np.ndarray:
-    """Return stacked class probabilities as float64 after checking shape and range."""
-    probs = np.asarray(probs, dtype=float)
-    if probs.ndim < 2 or probs.shape[0] == 0 or probs.shape[-1] < 2:
-        raise ValueError(f"probs must stack sub-networks on axis 0 and >= 2 classes on the last axis, "
-                         f"got shape {probs.shape}")
-    if np.any(probs < 0) or np.any(probs > 1) or np.any(np.isnan(probs)):
-        raise ValueError("probs must be probabilities in [0, 1]")
-    return probs
-
-
 # --- masks -----------------------------------------------------------------------------
 
 
 def enumerate_masks(n_units: int, keep_prob: float | Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every one of the 2**n_units keep-masks (rows, True = kept) and its probability under independent keeping."""
+    """Every one of the 2**n_units keep-masks (rows, True = kept) and its probability under independent keeping.
+
+    Chapter: ensemble
+    """
     n_units = check_count(n_units, "n_units")
     if n_units > MAX_ENUMERATED_UNITS:
         raise ValueError(f"2**{n_units} masks is too many to enumerate (at most 2**{MAX_ENUMERATED_UNITS})")
@@ -78,7 +70,10 @@ def enumerate_masks(n_units: int, keep_prob: float | Sequence[float] | np.ndarra
 
 def sample_masks(n_samples: int, n_units: int, keep_prob: float | Sequence[float] | np.ndarray,
                  rng: np.random.Generator) -> np.ndarray:
-    """Draw n_samples independent keep-masks (rows, True = kept), unit j kept with probability keep_prob[j]."""
+    """Draw n_samples independent keep-masks (rows, True = kept), unit j kept with probability keep_prob[j].
+
+    Chapter: ensemble
+    """
     n_samples, n_units = check_count(n_samples, "n_samples"), check_count(n_units, "n_units")
     keep = _keep_probs(keep_prob, n_units)
     return rng.random((n_samples, n_units)) < keep
@@ -88,14 +83,20 @@ def sample_masks(n_samples: int, n_units: int, keep_prob: float | Sequence[float
 
 
 def arithmetic_mean(probs: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Weighted arithmetic mean over axis 0 of sub-networks' class probabilities (uniform weights by default)."""
-    probs = _check_probs(probs)
+    """Weighted arithmetic mean over axis 0 of sub-networks' class probabilities (uniform weights by default).
+
+    Chapter: ensemble
+    """
+    probs = check_probs(probs)
     return np.tensordot(_check_weights(weights, len(probs)), probs, axes=1)
 
 
 def nwgm(probs: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Normalised weighted geometric mean over axis 0 of sub-networks' class probabilities (Baldi & Sadowski)."""
-    probs = _check_probs(probs)
+    """Normalised weighted geometric mean over axis 0 of sub-networks' class probabilities (Baldi & Sadowski).
+
+    Chapter: ensemble
+    """
+    probs = check_probs(probs)
     weights = _check_weights(weights, len(probs))
     with np.errstate(divide="ignore"):  # a zero probability gives log 0 = -inf, and a zero geometric mean
         log_geometric = np.tensordot(weights, np.log(probs), axes=1)
@@ -114,6 +115,7 @@ def ensemble_means(log_probs_fn: LogProbsFn, masks: np.ndarray, weights: np.ndar
 
     ``log_probs_fn(batch)`` maps a (b, n_units) block of masks to (b, ..., n_classes) log class probabilities;
     the masks are fed in blocks of batch_size so that the 2**n sub-networks never sit in memory at once.
+    Chapter: ensemble
     """
     masks = np.asarray(masks)
     if masks.ndim != 2 or len(masks) == 0:
@@ -137,6 +139,7 @@ def monte_carlo_means(log_probs_fn: LogProbsFn, n_units: int, keep_prob: float |
     """Monte-Carlo (arithmetic mean, NWGM) of the first k of max(ks) sampled sub-networks, stacked over k in ks.
 
     The samples are nested: the estimate for k = 10 uses the first 10 of the sub-networks that k = 100 uses.
+    Chapter: ensemble
     """
     ks = [check_count(k, "every k") for k in ks]
     if not ks:
@@ -156,7 +159,10 @@ def monte_carlo_means(log_probs_fn: LogProbsFn, n_units: int, keep_prob: float |
 
 
 def droppable_units(model: nn.Sequential) -> int:
-    """Number of units that the nn.Dropout layers of `model` can drop (the width feeding each of them)."""
+    """Number of units that the nn.Dropout layers of `model` can drop (the width feeding each of them).
+
+    Chapter: ensemble
+    """
     return sum(width for width, _ in _dropout_layers(model))
 
 
@@ -184,6 +190,7 @@ def subnetwork_log_probs(model: nn.Sequential, x: np.ndarray, masks: np.ndarray)
     Row i of `masks` gives, for every unit at every nn.Dropout layer in order, 1 (kept) or 0 (dropped); kept units
     are scaled by 1/(1 - rate) as in training (inverted dropout). A row of keep probabilities, 1 - rate, gives the
     weight-scaled network, i.e. the model in eval mode. Computed in float64.
+    Chapter: ensemble
     """
     layers = _dropout_layers(model)
     masks = np.asarray(masks, dtype=float)
@@ -229,8 +236,12 @@ def _regression_inputs(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None
 
 
 def dropout_linreg_loss(x: np.ndarray, y: np.ndarray, w: np.ndarray, rate: float, *, inverted: bool = True) -> float:
-    """Expected squared error ||y - (M * x) w / s||^2 over input-dropout masks M, in closed form (s = 1 - rate when
-    inverted, else 1): a plain squared error plus the data-dependent penalty c * sum_j w_j^2 ||x_j||^2."""
+    """Expected squared error ||y - (M * x) w / s||^2 over input-dropout masks M, in closed form.
+
+    Here s = 1 - rate when `inverted`, else 1. The result is a plain squared error plus the data-dependent penalty
+    c * sum_j w_j^2 ||x_j||^2.
+    Chapter: ensemble
+    """
     x, y, w = _regression_inputs(x, y, w)
     keep = 1.0 - check_rate(rate)
     gamma_sq = (x**2).sum(axis=0)  # diag(X^T X)
@@ -242,7 +253,10 @@ def dropout_linreg_loss(x: np.ndarray, y: np.ndarray, w: np.ndarray, rate: float
 def mc_dropout_linreg_loss(x: np.ndarray, y: np.ndarray, w: np.ndarray, rate: float, n_samples: int,
                            rng: np.random.Generator, *, inverted: bool = True,
                            batch_size: int = 1000) -> tuple[float, float]:
-    """Monte-Carlo estimate of dropout_linreg_loss from n_samples masks: (mean, standard error of the mean)."""
+    """Monte-Carlo estimate of dropout_linreg_loss from n_samples masks: (mean, standard error of the mean).
+
+    Chapter: ensemble
+    """
     x, y, w = _regression_inputs(x, y, w)
     keep = 1.0 - check_rate(rate)
     n_samples = check_count(n_samples, "n_samples", minimum=2)
@@ -259,7 +273,10 @@ def mc_dropout_linreg_loss(x: np.ndarray, y: np.ndarray, w: np.ndarray, rate: fl
 
 
 def dropout_linreg_solution(x: np.ndarray, y: np.ndarray, rate: float) -> np.ndarray:
-    """Weights minimising the inverted-dropout expected loss: ridge with penalty rate/(1 - rate) * ||x_j||^2 on w_j."""
+    """Weights minimising the inverted-dropout expected loss: ridge with penalty rate/(1 - rate) * ||x_j||^2 on w_j.
+
+    Chapter: ensemble
+    """
     x, y = _regression_inputs(x, y)
     keep = 1.0 - check_rate(rate)
     gram = x.T @ x

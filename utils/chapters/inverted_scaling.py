@@ -1,16 +1,14 @@
 """Dropout scaled right and wrong: the variants that the inverted-scaling chapter runs, and how it measures them.
 
 Every variant starts from an ordinary PyTorch ``nn.Sequential`` trained with inverted dropout (``nn.Dropout``, as
-``utils.training.make_mlp`` builds it) and swaps its dropout layers for another layer, keeping the weights, so that
+``utils.torch_models.make_mlp`` builds it) and swaps its dropout layers for another layer, keeping the weights, so that
 the damage a mistake does is measured on the very same trained network. Rates are DROP probabilities throughout.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
-from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
@@ -18,20 +16,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.checks import check_rate
+from utils.checks import check_count, check_positive, check_rate
 
 
 class ScaledDropout(nn.Module):
     """Dropout with chosen scales: zero with probability `p`, survivors times `train_scale`; eval times `test_scale`.
 
     The mask is the draw ``nn.Dropout`` makes for a tensor of the same shape, so equal seeds give equal masks.
+    Chapter: inverted_scaling
     """
 
     def __init__(self, p: float, *, train_scale: float, test_scale: float) -> None:
         super().__init__()
         self.p = check_rate(p)
-        self.train_scale = _check_scale("train_scale", train_scale, allow_zero=False)
-        self.test_scale = _check_scale("test_scale", test_scale, allow_zero=True)
+        self.train_scale = check_positive(train_scale, "train_scale")
+        self.test_scale = check_positive(test_scale, "test_scale", allow_zero=True)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, train_scale={self.train_scale:.4g}, test_scale={self.test_scale:.4g}"
@@ -44,7 +43,10 @@ class ScaledDropout(nn.Module):
 
 
 class Scheme(NamedTuple):
-    """How a dropout scheme scales in training and at test time, as functions of the drop rate p."""
+    """How a dropout scheme scales in training and at test time, as functions of the drop rate p.
+
+    Chapter: inverted_scaling
+    """
 
     train_scale: Callable[[float], float]
     test_scale: Callable[[float], float]
@@ -61,7 +63,10 @@ SCHEMES: dict[str, Scheme] = {
 
 
 class ForgetfulDropout(nn.Module):
-    """MISTAKE: F.dropout without training=..., which defaults to True, so dropout stays on after model.eval()."""
+    """MISTAKE: F.dropout without training=..., which defaults to True, so dropout stays on after model.eval().
+
+    Chapter: inverted_scaling
+    """
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -72,7 +77,10 @@ class ForgetfulDropout(nn.Module):
 
 
 class FunctionalDropout(ForgetfulDropout):
-    """The fix: pass the module's own mode, so that eval() turns dropout off."""
+    """The fix: pass the module's own mode, so that eval() turns dropout off.
+
+    Chapter: inverted_scaling
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.dropout(x, self.p, training=self.training)
@@ -84,6 +92,7 @@ def swap_dropout(model: nn.Sequential, make_layer: Callable[[float], nn.Module],
 
     With `rescale_next`, also divide the weight of the Linear layer after each dropout layer by 1 - p: the
     reparametrisation that turns inverted dropout into standard dropout.
+    Chapter: inverted_scaling
     """
     layers = _check_sequential(model)
     indices = [index for index, layer in enumerate(layers) if isinstance(layer, nn.Dropout)]
@@ -100,7 +109,10 @@ def swap_dropout(model: nn.Sequential, make_layer: Callable[[float], nn.Module],
 
 
 def with_scheme(model: nn.Sequential, scheme: str) -> nn.Sequential:
-    """Copy `model` (trained with nn.Dropout) with its dropout scaled as SCHEMES[scheme] says."""
+    """Copy `model` (trained with nn.Dropout) with its dropout scaled as SCHEMES[scheme] says.
+
+    Chapter: inverted_scaling
+    """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; known schemes: {', '.join(SCHEMES)}")
     rule = SCHEMES[scheme]
@@ -115,9 +127,9 @@ def standard_lr_groups(model: nn.Sequential, lr: float) -> list[dict]:
     """SGD parameter groups with which a standard-dropout copy (from with_scheme) retraces an inverted run at `lr`.
 
     A weight W' = W / (1 - p) after a ScaledDropout layer gets lr / (1 - p)**2; every other parameter gets `lr`.
+    Chapter: inverted_scaling
     """
-    if isinstance(lr, bool) or not isinstance(lr, Real) or not 0 < lr < math.inf:
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    lr = check_positive(lr, "lr")
     layers = _check_sequential(model)
     keep = {}  # id(weight) -> product of the keep probabilities of the dropout layers before it
     for index, layer in enumerate(layers):
@@ -131,10 +143,12 @@ def standard_lr_groups(model: nn.Sequential, lr: float) -> list[dict]:
 
 @torch.no_grad()
 def input_mean_ratios(model: nn.Sequential, x: np.ndarray, *, passes: int = 10) -> np.ndarray:
-    """For each Linear layer: the mean of its input in eval mode over its mean across `passes` training-mode passes."""
+    """For each Linear layer: the mean of its input in eval mode over its mean across `passes` training-mode passes.
+
+    Chapter: inverted_scaling
+    """
     layers = _check_sequential(model)
-    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
-        raise ValueError(f"passes must be a positive int, got {passes!r}")
+    passes = check_count(passes, "passes")
     linears = [layer for layer in layers if isinstance(layer, nn.Linear)]
     if not linears:
         raise ValueError("the model has no Linear layer")
@@ -170,14 +184,3 @@ def _next_linear(layers: list[nn.Module], index: int) -> nn.Linear:
     if following is None:
         raise ValueError(f"dropout layer {index} ({layers[index]}) has no Linear layer after it")
     return following
-
-
-def _check_scale(name: str, value: float, *, allow_zero: bool) -> float:
-    """Return `value` as a float if it is a finite real number above zero (or at least zero); raise otherwise."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = "at least 0" if allow_zero else "above 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value}")
-    return value

@@ -21,14 +21,17 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from utils.checks import check_count, check_rate, check_seed
+from utils.checks import check_count, check_probs, check_seed
 
 # Every PyTorch dropout module (Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout) derives from this.
 DROPOUT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd,)
 
 
 def dropout_layers(model: nn.Module) -> list[nn.Module]:
-    """Return every dropout module inside `model` (itself included), in the order `model.modules()` gives."""
+    """Return every dropout module inside `model` (itself included), in the order `model.modules()` gives.
+
+    Chapter: mc_dropout
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return [module for module in model.modules() if isinstance(module, DROPOUT_TYPES)]
@@ -45,7 +48,10 @@ def _active_dropout_layers(model: nn.Module) -> list[nn.Module]:
 
 @contextmanager
 def mc_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put `model` in eval mode with only its dropout layers in training mode; restore every module's mode on exit."""
+    """Put `model` in eval mode with only its dropout layers in training mode; restore every module's mode on exit.
+
+    Chapter: mc_dropout
+    """
     layers = _active_dropout_layers(model)
     modes = {module: module.training for module in model.modules()}
     model.eval()
@@ -80,6 +86,7 @@ def mc_predict(model: nn.Module, x: np.ndarray | torch.Tensor, passes: int = 50,
     """Softmax outputs of `passes` forward passes with only dropout on: an array of shape (passes, examples, classes).
 
     The masks come from `seed` (PyTorch's global random state is left as it was); the model's modes are restored.
+    Chapter: mc_dropout
     """
     passes = check_count(passes, "passes")
     seed = check_seed(seed)
@@ -94,7 +101,11 @@ def mc_predict(model: nn.Module, x: np.ndarray | torch.Tensor, passes: int = 50,
 
 @torch.no_grad()
 def eval_predict(model: nn.Module, x: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Softmax outputs of one pass in eval mode (dropout off: the weight-scaling prediction), shape (examples, classes)."""
+    """Softmax outputs of one pass in eval mode (dropout off: the weight-scaling prediction).
+
+    The result has shape (examples, classes).
+    Chapter: mc_dropout
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     was_training = model.training
@@ -105,50 +116,64 @@ def eval_predict(model: nn.Module, x: np.ndarray | torch.Tensor) -> np.ndarray:
         model.train(was_training)
 
 
-def _check_probs(probs: np.ndarray) -> np.ndarray:
-    """Return `probs` as a float64 (passes, examples, classes) array of probability vectors, or raise."""
-    probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 3 or 0 in probs.shape:
-        raise ValueError(f"probs must be a non-empty (passes, examples, classes) array, got shape {probs.shape}")
-    if probs.min() < 0 or not np.allclose(probs.sum(axis=-1), 1.0, atol=1e-4):
-        raise ValueError("probs must hold probability vectors: non-negative, summing to 1 over the last axis")
-    return probs
-
-
 def _entropy(p: np.ndarray) -> np.ndarray:
     """Entropy in nats over the last axis, with 0 log 0 = 0."""
     return 0.0 - np.sum(p * np.log(np.where(p > 0, p, 1.0)), axis=-1)  # 0.0 - ...: +0.0, never -0.0
 
 
 def predictive_mean(probs: np.ndarray) -> np.ndarray:
-    """The MC prediction: the softmax outputs averaged over the passes, shape (examples, classes)."""
-    return _check_probs(probs).mean(axis=0)
+    """The MC prediction: the softmax outputs averaged over the passes, shape (examples, classes).
+
+    `probs` has shape (passes, examples, classes), as `mc_predict` returns it.
+    Chapter: mc_dropout
+    """
+    return check_probs(probs, ndim=3).mean(axis=0)
 
 
 def predictive_entropy(probs: np.ndarray) -> np.ndarray:
-    """Entropy (nats) of the predictive mean, per example: high when the averaged prediction is unsure."""
-    return _entropy(predictive_mean(probs))
+    """Entropy (nats) of the predictive mean, per example: high when the averaged prediction is unsure.
+
+    Chapter: mc_dropout
+    """
+    return _entropy(check_probs(probs, ndim=3).mean(axis=0))
 
 
 def mutual_information(probs: np.ndarray) -> np.ndarray:
-    """Predictive entropy minus the passes' mean entropy (nats), per example: high when the passes disagree."""
-    probs = _check_probs(probs)
+    """Predictive entropy minus the passes' mean entropy (nats), per example: high when the passes disagree.
+
+    Chapter: mc_dropout
+    """
+    return _mutual_information(check_probs(probs, ndim=3))
+
+
+def _mutual_information(probs: np.ndarray) -> np.ndarray:
+    """`mutual_information` of probabilities already checked."""
     return np.maximum(_entropy(probs.mean(axis=0)) - _entropy(probs).mean(axis=0), 0.0)
 
 
 def softmax_variance(probs: np.ndarray) -> np.ndarray:
-    """Variance of each class probability across the passes, summed over the classes, per example."""
-    return _check_probs(probs).var(axis=0).sum(axis=-1)
+    """Variance of each class probability across the passes, summed over the classes, per example.
+
+    Chapter: mc_dropout
+    """
+    return check_probs(probs, ndim=3).var(axis=0).sum(axis=-1)
 
 
 def spread_measures(probs: np.ndarray) -> dict[str, np.ndarray]:
-    """The three spread measures of `probs`, per example, keyed 'entropy', 'mutual information', 'variance'."""
-    return {"entropy": predictive_entropy(probs), "mutual information": mutual_information(probs),
-            "variance": softmax_variance(probs)}
+    """The three spread measures of `probs`, per example, keyed 'entropy', 'mutual information', 'variance'.
+
+    Chapter: mc_dropout
+    """
+    probs = check_probs(probs, ndim=3)
+    return {"entropy": _entropy(probs.mean(axis=0)), "mutual information": _mutual_information(probs),
+            "variance": probs.var(axis=0).sum(axis=-1)}
 
 
 def rotate_images(x: np.ndarray, angle: float, image_shape: tuple[int, int] = (28, 28)) -> np.ndarray:
-    """Rotate flattened images by `angle` degrees (counter-clockwise) about their centres; flat rows in [0, 1] back."""
+    """Rotate flattened images by `angle` degrees (counter-clockwise) about their centres; flat rows in [0, 1] back.
+
+    Chapter: mc_dropout
+    """
     if isinstance(angle, bool) or not isinstance(angle, Real):
         raise TypeError(f"angle must be a real number of degrees, got {type(angle).__name__}: {angle!r}")
     x = np.asarray(x, dtype=np.float32)
@@ -158,24 +183,3 @@ def rotate_images(x: np.ndarray, angle: float, image_shape: tuple[int, int] = (2
     images = x.reshape(len(x), height, width)
     rotated = ndimage.rotate(images, float(angle), axes=(2, 1), reshape=False, order=1, mode="constant", cval=0.0)
     return np.clip(rotated, 0.0, 1.0).reshape(len(x), -1).astype(np.float32)
-
-
-def make_lenet(*, drop_rate: float = 0.5, n_classes: int = 10, batch_norm: bool = True) -> nn.Sequential:
-    """A small LeNet-like CNN for flat 28x28 rows, with dropout only before its last layer (and batch norm if asked)."""
-    check_rate(drop_rate)
-    n_classes = check_count(n_classes, "n_classes", minimum=2)
-    return nn.Sequential(
-        nn.Unflatten(1, (1, 28, 28)),
-        nn.Conv2d(1, 8, kernel_size=5),  # 8 x 24 x 24
-        *([nn.BatchNorm2d(8)] if batch_norm else []),
-        nn.ReLU(),
-        nn.MaxPool2d(2),  # 8 x 12 x 12
-        nn.Conv2d(8, 16, kernel_size=5),  # 16 x 8 x 8
-        nn.ReLU(),
-        nn.MaxPool2d(2),  # 16 x 4 x 4
-        nn.Flatten(),
-        nn.Linear(256, 128),
-        nn.ReLU(),
-        nn.Dropout(drop_rate),
-        nn.Linear(128, n_classes),
-    )

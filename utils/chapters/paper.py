@@ -43,7 +43,10 @@ RATE_MODES: tuple[str, ...] = ("fixed width", "fixed kept units")
 
 @dataclass(frozen=True)
 class Method:
-    """One row of the Table 2 analogue: a ReLU MLP trained with this dropout and this weight constraint."""
+    """One row of the Table 2 analogue: a ReLU MLP trained with this dropout and this weight constraint.
+
+    Chapter: paper_mnist
+    """
 
     name: str
     drop_rate: float = 0.0
@@ -57,7 +60,10 @@ class Method:
 
 @dataclass(frozen=True)
 class Reference:
-    """A test error the paper reports, in percent, with what it was measured on and where the paper gives it."""
+    """A test error the paper reports, in percent, with what it was measured on and where the paper gives it.
+
+    Chapter: paper_mnist
+    """
 
     model: str
     error_percent: float
@@ -88,7 +94,10 @@ PAPER_FINDINGS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Scale:
-    """Every setting of the three experiments at one scale (widths, epochs, seeds, grids, data, device)."""
+    """Every setting of the three experiments at one scale (widths, epochs, seeds, grids, data, device).
+
+    Chapters: paper_mnist, paper_rate, paper_data_size
+    """
 
     name: str
     dataset: str  # "mnist5k" or "mnist" (full MNIST from a local file; falls back to mnist5k with a warning)
@@ -165,7 +174,10 @@ SMOKE: dict[str, object] = {
 
 
 def scale_name(value: str | None = None) -> str:
-    """The scale to run: `value`, else the SCALE_ENV environment variable, else "laptop"; checked against SCALES."""
+    """The scale to run: `value`, else the SCALE_ENV environment variable, else "laptop"; checked against SCALES.
+
+    Chapters: paper_mnist, paper_rate, paper_data_size
+    """
     if value is None:
         value = os.environ.get(SCALE_ENV, "").strip() or DEFAULT_SCALE
     if not isinstance(value, str):
@@ -178,7 +190,10 @@ def scale_name(value: str | None = None) -> str:
 
 
 def get_scale(name: str | None = None, **overrides: object) -> Scale:
-    """The configuration of scale `name` (default: from SCALE_ENV), with any field replaced by `overrides`."""
+    """The configuration of scale `name` (default: from SCALE_ENV), with any field replaced by `overrides`.
+
+    Chapters: paper_mnist, paper_rate, paper_data_size
+    """
     scale = SCALE_CONFIGS[scale_name(name)]
     fields = {field.name for field in dataclasses.fields(Scale)}
     unknown = sorted(set(overrides) - fields)
@@ -189,7 +204,10 @@ def get_scale(name: str | None = None, **overrides: object) -> Scale:
 
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with PyTorch using `n` CPU threads (None: leave the setting alone), then restore the setting."""
+    """Run the block with PyTorch using `n` CPU threads (None: leave the setting alone), then restore the setting.
+
+    Chapters: paper_mnist, paper_rate, paper_data_size
+    """
     if n is None:
         yield
         return
@@ -203,7 +221,10 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def pick_device(scale: Scale | str) -> torch.device:
-    """The device to train on: the CPU for device 'cpu'; for 'auto', CUDA GPU 0 when PyTorch sees one, else the CPU."""
+    """The device to train on: the CPU for device 'cpu'; for 'auto', CUDA GPU 0 when PyTorch sees one, else the CPU.
+
+    Chapters: paper_mnist, paper_rate, paper_data_size
+    """
     choice = scale.device if isinstance(scale, Scale) else scale
     if choice not in DEVICES:
         raise ValueError(f"a scale's device must be one of {DEVICES}, got {choice!r}")
@@ -213,7 +234,10 @@ def pick_device(scale: Scale | str) -> torch.device:
 
 
 def load_data(scale: Scale) -> Splits:
-    """Load the scale's dataset (full MNIST falls back to mnist5k with a warning when no local file is found)."""
+    """Load the scale's dataset (full MNIST falls back to mnist5k with a warning when no local file is found).
+
+    Chapters: paper_mnist, paper_rate, paper_data_size
+    """
     data = load_dataset(scale.dataset)
     if scale.train_limit is not None and scale.train_limit < len(data.y_train):
         x, y = subset(data.x_train, data.y_train, scale.train_limit, seed=0)
@@ -222,7 +246,10 @@ def load_data(scale: Scale) -> Splits:
 
 
 def subset(x: np.ndarray, y: np.ndarray, n: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A stratified random subset of `n` examples (every class kept in proportion), drawn with `seed`."""
+    """A stratified random subset of `n` examples (every class kept in proportion), drawn with `seed`.
+
+    Chapter: paper_data_size
+    """
     n_classes = len(np.unique(y))
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not n_classes <= n <= len(y):
         raise ValueError(f"n must be an integer from {n_classes} (one per class) to {len(y)}, got {n!r}")
@@ -280,7 +307,10 @@ def _run_table2(scale: Scale, data: Splits, *, device: torch.device | str = "cpu
 
 
 def table2_summary(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per method: the chosen lr, our test error in percent as mean ± std over seeds, and the paper's."""
+    """One row per method: the chosen lr, our test error in percent as mean ± std over seeds, and the paper's.
+
+    Chapter: paper_mnist
+    """
     missing = {"method", "lr", "seed", "test_error"} - set(runs.columns)
     if missing:
         raise ValueError(f"runs lacks column(s) {sorted(missing)}; pass the first table run_table2 returns")
@@ -301,7 +331,10 @@ def table2_summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_table2(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Plot each method's per-seed test errors (dots), their mean ± std (bar), and the paper's number (diamond)."""
+    """Plot each method's per-seed test errors (dots), their mean ± std (bar), and the paper's number (diamond).
+
+    Chapter: paper_mnist
+    """
     missing = {"method", "test_error"} - set(runs.columns)
     if missing:
         raise ValueError(f"runs lacks column(s) {sorted(missing)}; pass the first table run_table2 returns")
@@ -329,7 +362,10 @@ def plot_table2(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 
 def rate_width(scale: Scale, rate: float, mode: str) -> int:
-    """The hidden width at drop rate `rate`: the scale's width n, or round(n / (1 - rate)), which keeps n (1 - rate)."""
+    """The hidden width at drop rate `rate`: the scale's width n, or round(n / (1 - rate)), which keeps n (1 - rate).
+
+    Chapter: paper_rate
+    """
     if mode not in RATE_MODES:
         raise ValueError(f"mode must be one of {RATE_MODES}, got {mode!r}")
     if not 0.0 <= rate < 1.0:
@@ -361,8 +397,10 @@ def _rate_sweep(scale: Scale, data: Splits, *, device: torch.device | str = "cpu
 
 
 def size_epochs(scale: Scale, n: int) -> int:
-    """Epochs for a training set of `n` examples: enough for the scale's number of weight updates, and at least
-    its minimum number of epochs."""
+    """Epochs for a training set of `n` examples: enough for the scale's weight updates, and at least its minimum.
+
+    Chapter: paper_data_size
+    """
     steps_per_epoch = -(-n // scale.batch_size)
     return max(scale.size_min_epochs, -(-scale.size_updates // steps_per_epoch))
 
@@ -389,7 +427,10 @@ def _size_sweep(scale: Scale, data: Splits, *, device: torch.device | str = "cpu
 
 
 def write_table(table: pd.DataFrame, folder: str | os.PathLike, stem: str) -> tuple[Path, Path]:
-    """Write `table` as `stem`.csv and `stem`.md in `folder` (created if needed); return both paths."""
+    """Write `table` as `stem`.csv and `stem`.md in `folder` (created if needed); return both paths.
+
+    Chapters: paper_mnist, paper_rate, paper_data_size
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = folder / f"{stem}.csv", folder / f"{stem}.md"
@@ -399,7 +440,10 @@ def write_table(table: pd.DataFrame, folder: str | os.PathLike, stem: str) -> tu
 
 
 def sweep_table(settings: Sequence[float], errors: Mapping[str, np.ndarray], *, setting: str) -> pd.DataFrame:
-    """A table of mean ± std test error in percent, one row per setting and one column per curve."""
+    """A table of mean ± std test error in percent, one row per setting and one column per curve.
+
+    Chapters: paper_rate, paper_data_size
+    """
     table = pd.DataFrame({name: [mean_std(values[:, j]) for j in range(len(settings))]
                           for name, values in errors.items()},
                          index=pd.Index([f"{s:g}" for s in settings], name=setting))
@@ -408,16 +452,23 @@ def sweep_table(settings: Sequence[float], errors: Mapping[str, np.ndarray], *, 
 
 def search_lr(scale: Scale, data: Splits, method: Method, *, device: torch.device | str = "cpu"
               ) -> tuple[float, dict[float, dict[str, float]]]:
-    """Train `method` once per learning rate in the scale's grid (first seed); return the lr with the lowest
-    validation error (the smaller lr on a tie) and every run's train, validation and test error."""
+    """Train `method` once per learning rate in the scale's grid (first seed); return the best lr and every run.
+
+    The best lr has the lowest validation error (the smaller lr on a tie); each run gives its train, validation and
+    test error.
+    Chapter: paper_mnist
+    """
     with torch_threads(scale.threads):
         return _search_lr(scale, data, method, device=device)
 
 
 def run_table2(scale: Scale, data: Splits, *, device: torch.device | str = "cpu",
                lrs: Mapping[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run the Table 2 analogue: per method, search the lr on validation (unless `lrs` gives it), then train every
-    seed. Return (per-seed runs: method, lr, seed, train, val and test error; the search: the same, first seed)."""
+    """Run the Table 2 analogue: per method, search the lr on validation (unless `lrs` gives it), then train every seed.
+
+    Return (per-seed runs: method, lr, seed, train, val and test error; the search: the same, first seed).
+    Chapter: paper_mnist
+    """
     with torch_threads(scale.threads):
         return _run_table2(scale, data, device=device, lrs=lrs)
 
@@ -426,13 +477,17 @@ def rate_sweep(scale: Scale, data: Splits, *, device: torch.device | str = "cpu"
     """The Fig. 9 analogue: for each mode in RATE_MODES, train, val and test error as arrays (seeds, rates).
 
     Every hidden layer (not the input) gets the drop rate. At rate 0 both modes train the same network, which runs once.
+    Chapter: paper_rate
     """
     with torch_threads(scale.threads):
         return _rate_sweep(scale, data, device=device)
 
 
 def size_sweep(scale: Scale, data: Splits, *, device: torch.device | str = "cpu") -> dict[str, np.ndarray]:
-    """The Fig. 10 analogue: test error (seeds, sizes) without and with dropout, on stratified subsets of the
-    training split. Each seed draws its own subset, and both methods train on that same subset."""
+    """The Fig. 10 analogue: test error (seeds, sizes) without and with dropout, on subsets of the training split.
+
+    The subsets are stratified. Each seed draws its own subset, and both methods train on that same subset.
+    Chapter: paper_data_size
+    """
     with torch_threads(scale.threads):
         return _size_sweep(scale, data, device=device)

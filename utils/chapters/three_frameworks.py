@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from utils.checks import check_rate
+from utils.checks import check_rate, check_seed
 from utils.dropout import Dropout
 
 FRAMEWORKS = ("NumPy", "Keras", "PyTorch")
@@ -23,7 +23,10 @@ RTOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-14}
 
 
 class Result(NamedTuple):
-    """A dropout layer's training-mode output and its input gradient, as NumPy arrays."""
+    """A dropout layer's training-mode output and its input gradient, as NumPy arrays.
+
+    Chapter: three_frameworks
+    """
 
     output: np.ndarray
     grad: np.ndarray
@@ -33,7 +36,10 @@ Runner = Callable[[np.ndarray, float, np.ndarray, np.ndarray], Result]
 
 
 def check_case(x: np.ndarray, keep_mask: np.ndarray, grad_out: np.ndarray) -> None:
-    """Raise a clear error unless `x` is float32/float64 and `keep_mask` and `grad_out` match it."""
+    """Raise a clear error unless `x` is float32/float64 and `keep_mask` and `grad_out` match it.
+
+    Chapter: three_frameworks
+    """
     for name, array in (("x", x), ("keep_mask", keep_mask), ("grad_out", grad_out)):
         if not isinstance(array, np.ndarray):
             raise TypeError(f"{name} must be a NumPy array, got {type(array).__name__}")
@@ -48,18 +54,24 @@ def check_case(x: np.ndarray, keep_mask: np.ndarray, grad_out: np.ndarray) -> No
 
 
 def run_numpy(x: np.ndarray, rate: float, keep_mask: np.ndarray, grad_out: np.ndarray) -> Result:
-    """The book's NumPy reference layer, with the mask injected."""
+    """The book's NumPy reference layer, with the mask injected.
+
+    Chapter: three_frameworks
+    """
     layer = Dropout(rate)
     return Result(layer.forward(x, mask=keep_mask), layer.backward(grad_out))
 
 
 def run_keras(x: np.ndarray, rate: float, keep_mask: np.ndarray, grad_out: np.ndarray) -> Result:
-    """The book's custom Keras layer (TensorFlow backend), with the mask injected; the gradient from a GradientTape."""
+    """The book's custom Keras layer (TensorFlow backend), with the mask injected; the gradient from a GradientTape.
+
+    Chapter: three_frameworks
+    """
     import tensorflow as tf
 
-    from utils.keras_dropout import ReferenceDropout
+    from utils.keras_dropout import KerasDropout
 
-    layer = ReferenceDropout(rate, dtype=x.dtype.name)
+    layer = KerasDropout(rate, dtype=x.dtype.name)
     inputs = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(inputs)
@@ -69,7 +81,10 @@ def run_keras(x: np.ndarray, rate: float, keep_mask: np.ndarray, grad_out: np.nd
 
 
 def run_pytorch(x: np.ndarray, rate: float, keep_mask: np.ndarray, grad_out: np.ndarray) -> Result:
-    """The book's custom PyTorch autograd function, with the mask injected; the gradient from autograd."""
+    """The book's custom PyTorch autograd function, with the mask injected; the gradient from autograd.
+
+    Chapter: three_frameworks
+    """
     import torch
 
     from utils.torch_dropout import dropout
@@ -84,22 +99,27 @@ RUNNERS: dict[str, Runner] = {"NumPy": run_numpy, "Keras": run_keras, "PyTorch":
 
 
 def run_all(x: np.ndarray, rate: float, keep_mask: np.ndarray, grad_out: np.ndarray) -> dict[str, Result]:
-    """Run the same case through every framework's layer; return each framework's result."""
+    """Run the same case through every framework's layer; return each framework's result.
+
+    Chapter: three_frameworks
+    """
     rate = check_rate(rate)
     check_case(x, keep_mask, grad_out)
     return {name: runner(x, rate, keep_mask, grad_out) for name, runner in RUNNERS.items()}
 
 
-def builtin_masks(x: np.ndarray, rate: float, grad_out: np.ndarray, *, seed: int = 0) -> dict[str, tuple[np.ndarray, Result]]:
+def builtin_masks(x: np.ndarray, rate: float, grad_out: np.ndarray, *,
+                  seed: int = 0) -> dict[str, tuple[np.ndarray, Result]]:
     """Run `keras.layers.Dropout` and `torch.nn.Dropout` in training mode; return each one's mask and result.
 
     The mask is read back as the outputs that are not zero, so `x` must have no zeros.
+    Chapter: three_frameworks
     """
     import tensorflow as tf
     import torch
     from keras import layers
 
-    rate = check_rate(rate)
+    rate, seed = check_rate(rate), check_seed(seed)
     check_case(x, np.ones(x.shape, dtype=bool), grad_out)
     if not np.all(x != 0):
         raise ValueError("x must have no zeros: the masks are read back from which outputs are zero")
@@ -124,7 +144,10 @@ def builtin_masks(x: np.ndarray, rate: float, grad_out: np.ndarray, *, seed: int
 
 
 def max_relative_gap(result: Result, reference: Result) -> float:
-    """The largest difference between two results, output or gradient, relative to the reference's largest value."""
+    """The largest difference between two results, output or gradient, relative to the reference's largest value.
+
+    Chapter: three_frameworks
+    """
     gaps = []
     for got, want in ((result.output, reference.output), (result.grad, reference.grad)):
         if got.shape != want.shape:
@@ -135,7 +158,10 @@ def max_relative_gap(result: Result, reference: Result) -> float:
 
 
 def agreement_table(results: Mapping[str, Result], reference: str = "NumPy") -> dict[str, dict[str, object]]:
-    """For each framework: its dtypes and its largest gap to the reference, relative to the reference's scale."""
+    """For each framework: its dtypes and its largest gap to the reference, relative to the reference's scale.
+
+    Chapter: three_frameworks
+    """
     if reference not in results:
         raise ValueError(f"reference {reference!r} is not among the results: {sorted(results)}")
     want = results[reference]

@@ -1,5 +1,6 @@
-"""Plumbing for the chapter that reruns the popular Keras dropout tutorials fairly: seeded Keras models, fresh runs
-without re-tracing, and k-fold cross-validation with the standardisation fitted inside each fold.
+"""Plumbing for the chapter that reruns the popular Keras dropout tutorials fairly: fresh runs without re-tracing,
+and k-fold cross-validation with the standardisation fitted inside each fold. Its seeded Keras models come from
+`utils.keras_models`.
 
 Keras turns a compiled model's training step into a TensorFlow graph the first time `fit` runs, which costs about a
 second on a laptop CPU. A k-fold experiment that builds a new model per fold pays that again and again.
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from utils.checks import check_count, check_rate, check_seed
+from utils.checks import check_count, check_seed
 from utils.seeding import seed_everything
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -30,68 +31,12 @@ def _keras():
     return keras
 
 
-def _layer_seeds(seed: int, n: int) -> list[int]:
-    """`n` independent seeds below 2**31 drawn from `seed`, one per random layer part (weights, dropout masks)."""
-    return [int(v) % 2**31 for v in np.random.SeedSequence(seed).generate_state(n)]
-
-
-def _check_sizes(sizes: Sequence[int], name: str) -> list[int]:
-    """Return `sizes` as a list of ints >= 1, or raise."""
-    return [check_count(n, name) for n in sizes]
-
-
-def build_mlp(n_in: int, hidden: Sequence[int], n_out: int, *, drop_rate: float = 0.0, input_drop_rate: float = 0.0,
-              max_norm: float | None = None, seed: int = 0) -> Any:
-    """A Keras ReLU MLP with input and hidden dropout, optional max-norm on hidden weights, and seeded initial weights.
-
-    One output unit means a sigmoid output (binary task); more mean a softmax. Equal seeds give equal weights and
-    equal dropout masks whatever the rates, so runs with and without dropout start from the same weights.
-    """
-    keras = _keras()
-    n_in, n_out = check_count(n_in, "n_in"), check_count(n_out, "n_out")
-    hidden = _check_sizes(hidden, "every hidden layer size")
-    check_rate(drop_rate)
-    check_rate(input_drop_rate)
-    seed = check_seed(seed)
-    if max_norm is not None and not max_norm > 0:
-        raise ValueError(f"max_norm must be positive or None, got {max_norm!r}")
-    constraint = keras.constraints.MaxNorm(max_norm) if max_norm is not None else None
-    seeds = _layer_seeds(seed, 2 * len(hidden) + 2)  # weights of each Dense layer, then each dropout layer's masks
-    layers: list[Any] = [keras.Input((n_in,))]
-    if input_drop_rate:
-        layers.append(keras.layers.Dropout(input_drop_rate, seed=seeds[-1]))
-    for i, width in enumerate(hidden):
-        layers.append(keras.layers.Dense(width, activation="relu", kernel_constraint=constraint,
-                                         kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[i])))
-        if drop_rate:
-            layers.append(keras.layers.Dropout(drop_rate, seed=seeds[len(hidden) + 1 + i]))
-    layers.append(keras.layers.Dense(n_out, activation="sigmoid" if n_out == 1 else "softmax",
-                                     kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[len(hidden)])))
-    return keras.Sequential(layers)
-
-
-def build_cnn(n_classes: int = 10, *, drop_rate: float = 0.0, filters: Sequence[int] = (16, 32), seed: int = 0) -> Any:
-    """A small Keras CNN for 28x28x1 images: 3x3 ReLU convolutions with stride 2, then dropout and a softmax layer."""
-    keras = _keras()
-    n_classes = check_count(n_classes, "n_classes", minimum=2)
-    filters = _check_sizes(filters, "every filter count")
-    check_rate(drop_rate)
-    seed = check_seed(seed)
-    seeds = _layer_seeds(seed, len(filters) + 2)  # weights of each layer, then the dropout masks
-    layers: list[Any] = [keras.Input((28, 28, 1))]
-    for i, n in enumerate(filters):  # stride 2 halves the image each time, as pooling would, at a quarter of the cost
-        layers.append(keras.layers.Conv2D(n, 3, strides=2, activation="relu",
-                                          kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[i])))
-    layers.append(keras.layers.Flatten())
-    if drop_rate:
-        layers.append(keras.layers.Dropout(drop_rate, seed=seeds[-1]))
-    layers.append(keras.layers.Dense(n_classes, activation="softmax",
-                                     kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[len(filters)])))
-    return keras.Sequential(layers)
-
-
 class KerasRunner:
-    """One compiled Keras model that starts every `fit` from the state of `build(seed)`: fresh runs, traced once."""
+    """One compiled Keras model that starts every `fit` from the state of `build(seed)`: fresh runs, traced once.
+
+    `build` maps a seed to an uncompiled model, e.g. ``lambda seed: make_keras_mlp(784, [64], 10, seed=seed)``.
+    Chapter: tutorials_offline
+    """
 
     def __init__(self, build: Callable[[int], Any], *, optimizer: Callable[[], Any], loss: str,
                  metrics: Sequence[str] = ("accuracy",)) -> None:
@@ -110,9 +55,9 @@ class KerasRunner:
         targets, sources = self.model.variables, fresh.variables
         if [tuple(v.shape) for v in targets] != [tuple(v.shape) for v in sources]:
             raise ValueError("build(seed) must return the same architecture for every seed")
-        for target, source in zip(targets, sources):
+        for target, source in zip(targets, sources, strict=True):
             target.assign(source.numpy())
-        for variable, value in zip(self.model.optimizer.variables, self._optimizer_start):
+        for variable, value in zip(self.model.optimizer.variables, self._optimizer_start, strict=True):
             variable.assign(value)
 
     def fit(self, train: Split, val: Split | None = None, *, seed: int, epochs: int, batch_size: int = 32) -> History:
@@ -149,7 +94,10 @@ class KerasRunner:
 
 
 def standardise(train_x: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Scale every column to zero mean and unit variance with `train_x`'s statistics; apply them to `others` too."""
+    """Scale every column to zero mean and unit variance with `train_x`'s statistics; apply them to `others` too.
+
+    Chapter: tutorials_offline
+    """
     train_x = np.asarray(train_x, dtype=np.float64)
     if train_x.ndim != 2 or len(train_x) < 2:
         raise ValueError(f"train_x must be a 2-D array with at least two rows, got shape {train_x.shape}")
@@ -164,6 +112,7 @@ def cross_validate(fit_and_score: Callable[[Split, Split, int], float], x: np.nd
 
     The inputs are standardised with the statistics of each fold's training part only. `leak=True` makes the
     common mistake instead, standardising once with the statistics of all of `x`, validation folds included.
+    Chapter: tutorials_offline
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
@@ -182,8 +131,12 @@ def cross_validate(fit_and_score: Callable[[Split, Split, int], float], x: np.nd
 
 
 def raw_breast_cancer(test_fraction: float = 0.1, seed: int = 0) -> tuple[Split, Split]:
-    """The unscaled Breast Cancer Wisconsin features as (development, test) splits, the test split being the one
-    `utils.data.load_dataset("breast_cancer", seed=seed)` holds out (that loader returns features already scaled)."""
+    """The unscaled Breast Cancer Wisconsin features as (development, test) splits.
+
+    The test split is the one `utils.data.load_dataset("breast_cancer", seed=seed)` holds out (that loader returns
+    features already scaled).
+    Chapter: tutorials_offline
+    """
     from sklearn.datasets import load_breast_cancer
 
     if not 0 < test_fraction < 1:
@@ -195,7 +148,10 @@ def raw_breast_cancer(test_fraction: float = 0.1, seed: int = 0) -> tuple[Split,
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation of a - b over paired runs (same seed or same fold)."""
+    """Mean and sample standard deviation of a - b over paired runs (same seed or same fold).
+
+    Chapter: tutorials_offline
+    """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
         raise ValueError(f"a and b must be 1-D with the same length of at least 2, got shapes {a.shape} and {b.shape}")

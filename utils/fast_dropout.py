@@ -1,7 +1,8 @@
 """A fast variant of the reference NumPy layer: `FastDropout`, and the kernel behind it.
 
-`FastDropout` changes only how the mask is drawn; its output and gradient are those of `utils.dropout.Dropout` for
-the same mask, bit for bit, since both scale with the same formula. How it draws a mask (the chapter "Dropout from
+`FastDropout` draws its mask another way, and scales each chunk right after drawing its mask; for the same mask its
+output and gradient are those of `utils.dropout.Dropout`, bit for bit, since both scale with the same formula. From
+the same seed the two layers draw different masks. How it draws a mask (the chapter "Dropout from
 scratch in NumPy" builds this up step by step):
 
 - Each element conceptually gets one uniform 32-bit word u and is kept when u >= `keep_threshold(rate)`, which

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 JB     := $(VENV)/bin/jupyter-book
 RUFF   := $(VENV)/bin/ruff
 
-.PHONY: help env site lint test test-fast test-site browser notebooks assignments lab serve clean
+.PHONY: help env site lint test test-fast test-site browser notebooks experiments assignments lab serve clean
 
 help:
 	@echo "make site       build the static site into _build/html (creates .venv when missing)"
@@ -17,6 +17,7 @@ help:
 	@echo "make test-site  only the site tier: build the site and check it (HTML checks and the browser tests)"
 	@echo "make lint       ruff: Python files at 120 characters a line, notebook code cells at 88"
 	@echo "make notebooks  re-execute every notebook in _toc.yml top to bottom and store its outputs"
+	@echo "make experiments  run the sweeps too long for a notebook into data/results/ (SWEEP=name for one; resumable)"
 	@echo "make assignments  generate the student versions of the assignments and a release archive (nbgrader)"
 	@echo "make lab        open the chapters in JupyterLab from the book's environment"
 	@echo "make serve      serve _build/html on http://localhost:8000"
@@ -67,6 +68,10 @@ browser:
 
 notebooks: $(STAMP)
 	$(PY) -m tools.execute_notebooks $(NB)
+
+# The experiment store: every sweep of utils/sweeps.py, one process per core, resumable (run it again after a stop).
+experiments: $(STAMP)
+	$(PY) -m tools.experiments $(SWEEP)
 
 assignments: $(STAMP)
 	$(PY) -m tools.release_assignments

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from torch import nn
 
-from utils.experiments import accuracies, mean_std, seed_errors, train_fresh_mlp
+from utils.experiments import accuracies, seed_errors, train_fresh_mlp
 
 
 def test_accuracies_need_at_least_one_split():
@@ -67,11 +67,3 @@ def test_seed_errors_reject_empty_input(blobs, splits, seeds):
     x, y = blobs(30, n_features=4)
     with pytest.raises(ValueError):
         seed_errors((x, y), splits, seeds=seeds, hidden=[4], n_classes=3, epochs=1)
-
-
-def test_mean_std_formats_percent_by_default():
-    assert mean_std([0.01, 0.03]) == "2.00 ± 1.00"
-    assert mean_std([1.0, 2.0, 3.0], scale=1, digits=1) == "2.0 ± 0.8"
-    for bad in ([], [[0.1]]):
-        with pytest.raises(ValueError):
-            mean_std(bad)

@@ -163,13 +163,18 @@ def chapter_module_rule(name: str) -> bool:
     """A chapter module is named after chapter notebooks: a stem, a stem plus `_<word>`, or a prefix of several stems.
 
     So `utils/chapters/costs.py` serves chapters/costs.ipynb, `costs_records.py` the same chapter (a part of its
-    code with a name of its own), and `paper.py` the chapters paper_mnist, paper_rate and paper_data_size.
+    code with a name of its own), `paper.py` the chapters paper_mnist, paper_rate and paper_data_size, and
+    `paper_sweeps.py` the same three (the runs of their stored sweeps).
     """
     if name in CHAPTER_STEMS:
         return True
     if any(re.fullmatch(rf"{re.escape(stem)}_[a-z0-9]+", name) for stem in CHAPTER_STEMS):
         return True
-    return sum(stem.startswith(f"{name}_") for stem in CHAPTER_STEMS) >= 2
+    if sum(stem.startswith(f"{name}_") for stem in CHAPTER_STEMS) >= 2:
+        return True
+    # a part of a several-chapter module with a name of its own: paper_sweeps beside paper
+    head, _, tail = name.rpartition("_")
+    return bool(head) and tail.isalnum() and sum(stem.startswith(f"{head}_") for stem in CHAPTER_STEMS) >= 2
 
 
 @pytest.mark.parametrize("path", CHAPTER_MODULE_FILES, ids=module_name)

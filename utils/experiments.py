@@ -2,8 +2,7 @@
 
 - `train_fresh_mlp` seeds everything and trains a new PyTorch MLP, so that the same arguments give the same run;
 - `accuracies` scores a trained model on named splits;
-- `seed_errors` repeats a run over seeds and returns each split's error rate per seed;
-- `mean_std` formats such repeated measurements as 'mean ± std'.
+- `seed_errors` repeats a run over seeds and returns each split's error rate per seed.
 
 Helpers that serve one chapter live in `utils/chapters/` (the overfitting chapter's gap and best-epoch readers in
 `utils.chapters.overfitting`); the plot of means with bands over seeds is `utils.plotting.plot_bands`.
@@ -97,14 +96,3 @@ def seed_errors(
         for name, accuracy in accuracies(model, splits).items():
             errors[name].append(1.0 - accuracy)
     return {name: np.asarray(values) for name, values in errors.items()}
-
-
-def mean_std(values: Sequence[float], *, scale: float = 100.0, digits: int = 2) -> str:
-    """Format repeated measurements as 'mean ± std' (population std), multiplied by `scale` (100: percent).
-
-    Chapters: paper_mnist, paper_rate, paper_data_size
-    """
-    array = np.asarray(values, dtype=float)
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"values must be a non-empty 1-D sequence, got shape {array.shape}")
-    return f"{scale * array.mean():.{digits}f} ± {scale * array.std():.{digits}f}"

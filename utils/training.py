@@ -82,6 +82,7 @@ def train_classifier(
     lr: float = 0.05,
     lr_end: float | None = None,
     momentum: float = 0.9,
+    momentum_end: float | None = None,
     weight_decay: float = 0.0,
     max_norm: float | None = None,
     seed: int = 0,
@@ -94,6 +95,8 @@ def train_classifier(
     The minibatch order comes from `seed`, so equal seeds and equal initial weights give identical runs.
     The model is moved to `device` ('cpu', the default, or e.g. 'cuda') and left there, in eval mode.
     With `lr_end` set, the learning rate falls linearly, step by step, from `lr` to `lr_end` at the last step.
+    With `momentum_end` set, the momentum rises linearly, step by step, from `momentum` to `momentum_end` at the last
+    step (the paper's schedule: momentum that starts low and ends near 0.95-0.99).
     With `eval_every=k` the metrics are measured only after every k-th epoch and after the last one (cheaper; the
     default, 1, measures every epoch).
     Chapters: overfitting, inverted_scaling, mc_dropout, ensemble
@@ -103,6 +106,9 @@ def train_classifier(
     lr = check_positive(lr, "lr")
     lr_end = None if lr_end is None else check_positive(lr_end, "lr_end", allow_zero=True)
     max_norm = None if max_norm is None else check_positive(max_norm, "max_norm")
+    for name, value in (("momentum", momentum), ("momentum_end", momentum_end)):
+        if value is not None and not 0.0 <= value < 1.0:
+            raise ValueError(f"{name} must satisfy 0 <= {name} < 1, got {value!r}")
     seed = check_seed(seed)
     device = check_device(device)
     model.to(device)
@@ -112,14 +118,17 @@ def train_classifier(
     history: History = {"loss": [], "accuracy": []} | ({"val_loss": [], "val_accuracy": []} if val else {})
     steps_per_epoch = -(-len(inputs) // batch_size)
     schedule = None if lr_end is None else np.linspace(lr, lr_end, epochs * steps_per_epoch)
+    momenta = None if momentum_end is None else np.linspace(momentum, momentum_end, epochs * steps_per_epoch)
     step = 0
     for epoch in progress(range(1, epochs + 1), desc=label, unit="epoch"):
         model.train()
         for batch in torch.randperm(len(inputs), generator=generator).to(device).split(batch_size):
-            if schedule is not None:
-                for group in optimizer.param_groups:
+            for group in optimizer.param_groups:
+                if schedule is not None:
                     group["lr"] = float(schedule[step])
-                step += 1
+                if momenta is not None:
+                    group["momentum"] = float(momenta[step])
+            step += 1
             optimizer.zero_grad()
             nn.functional.cross_entropy(model(inputs[batch]), labels[batch]).backward()
             optimizer.step()

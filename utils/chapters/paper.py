@@ -30,9 +30,10 @@ from sklearn.model_selection import train_test_split
 from utils.checks import check_count
 from utils.data import Splits, load_dataset
 from utils.devices import check_device
-from utils.experiments import mean_std, seed_errors
+from utils.experiments import seed_errors
 from utils.plotting import PALETTE
 from utils.progress import progress
+from utils.stats import format_mean_sd as mean_std
 
 SCALE_ENV = "DROPOUT_IN_DEPTH_SCALE"
 SCALES: tuple[str, ...] = ("laptop", "paper")

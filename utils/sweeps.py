@@ -1,0 +1,86 @@
+"""Every sweep in the experiment store: its grid of settings, its seeds, and the run function that measures one pair.
+
+`python -m tools.experiments` runs these into `data/results/`, and the chapters read them with
+`utils.store.load_results(SWEEPS[name])`. The grids are the laptop scale: the whole store rebuilds on a 2-core
+machine within an hour (`make experiments`; the README gives the measured time). Rates are drop rates.
+"""
+
+from __future__ import annotations
+
+from utils.store import Sweep
+
+SEEDS_10 = tuple(range(10))
+SEEDS_20 = tuple(range(20))
+
+# The paper's MNIST schedule where it states one (retention 0.8 on inputs and 0.5 on hidden units, momentum rising
+# to 0.95, max-norm c = 2), at the 5,000-digit subset's scale: two hidden layers of 256, 20 epochs of 40 updates.
+PAPER_MLP = {"layers": 2, "width": 256, "batch_size": 100, "momentum": 0.5, "momentum_end": 0.95}
+TABLE2_METHODS = {
+    "no dropout": {"drop_rate": 0.0, "input_drop_rate": 0.0},
+    "dropout": {"drop_rate": 0.5, "input_drop_rate": 0.2},
+    "dropout + max-norm": {"drop_rate": 0.5, "input_drop_rate": 0.2, "max_norm": 2.0},
+}
+# One shared grid for every arm: from below the plain net's best rate to 100 times it (the paper advises dropout
+# nets 10-100 times the learning rate of a plain one).
+TABLE2_LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+MNIST1D_SIZES = (100, 500, 1_000, 5_000, 10_000, 50_000)
+MNIST5K_SIZES = (100, 500, 1_000, 4_000)
+MC_KS = (1, 2, 5, 10, 20, 50, 100)
+
+SWEEPS: dict[str, Sweep] = {
+    sweep.name: sweep for sweep in (
+        Sweep(
+            name="table2",
+            title="Table 2 analogue: three methods x one shared learning-rate grid, MNIST 5k",
+            run="utils.chapters.paper_sweeps:table2_run",
+            grid=tuple({"method": method, "lr": lr} for method in TABLE2_METHODS for lr in TABLE2_LRS),
+            seeds=SEEDS_10,
+            metrics=("train_error", "val_error", "test_error", "max_unit_norm", "at_radius", "test_correct"),
+            parameters={**PAPER_MLP, "epochs": 20, "methods": TABLE2_METHODS, "radius": 2.0},
+        ),
+        Sweep(
+            name="fig9",
+            title="Fig. 9 analogue: drop rate with the width fixed, and with the kept units fixed, MNIST 5k",
+            run="utils.chapters.paper_sweeps:rate_run",
+            grid=tuple({"mode": mode, "rate": rate} for mode in ("fixed width", "fixed kept units")
+                       for rate in RATES),
+            seeds=SEEDS_10,
+            metrics=("width_used", "train_error", "val_error", "test_error"),
+            parameters={"layers": 2, "width": 256, "kept": 128, "batch_size": 100, "lr": 0.1, "momentum": 0.9,
+                        "epochs": 10, "input_drop_rate": 0.0},
+        ),
+        Sweep(
+            name="fig10_mnist1d",
+            title="Fig. 10 analogue on MNIST-1D at the paper's sizes, equal updates at every size",
+            run="utils.chapters.paper_sweeps:size_run",
+            grid=tuple({"dataset": "mnist1d", "size": n, "method": method} for n in MNIST1D_SIZES
+                       for method in ("no dropout", "dropout")),
+            seeds=SEEDS_10,
+            metrics=("epochs", "updates", "train_error", "test_error"),
+            parameters={"layers": 2, "width": 256, "batch_size": 100, "lr": 0.05, "momentum": 0.9,
+                        "updates": 8000, "methods": {"no dropout": {}, "dropout": TABLE2_METHODS["dropout"]}},
+        ),
+        Sweep(
+            name="fig10_mnist5k",
+            title="Fig. 10 analogue on the 5,000 MNIST digits, equal updates at every size",
+            run="utils.chapters.paper_sweeps:size_run",
+            grid=tuple({"dataset": "mnist5k", "size": n, "method": method} for n in MNIST5K_SIZES
+                       for method in ("no dropout", "dropout")),
+            seeds=SEEDS_10,
+            metrics=("epochs", "updates", "train_error", "test_error"),
+            parameters={"layers": 2, "width": 256, "batch_size": 100, "lr": 0.1, "momentum": 0.9,
+                        "updates": 1500, "methods": {"no dropout": {}, "dropout": TABLE2_METHODS["dropout"]}},
+        ),
+        Sweep(
+            name="fig11",
+            title="Fig. 11 analogue: Monte-Carlo averaging against weight scaling, a 784-256-256-10 dropout net",
+            run="utils.chapters.paper_sweeps:mc_run",
+            grid=({"net": "784-256-256-10"},),
+            seeds=SEEDS_20,
+            metrics=("scaling_error", *(f"mc_error_{k}" for k in MC_KS)),
+            parameters={**PAPER_MLP, "epochs": 20, "lr": 0.03, **TABLE2_METHODS["dropout"],
+                        "ks": " ".join(map(str, MC_KS))},
+        ),
+    )
+}

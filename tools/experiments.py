@@ -5,6 +5,7 @@ Usage:
     python -m tools.experiments table2 fig9     # only these sweeps (make experiments SWEEP="table2 fig9")
     python -m tools.experiments --list          # each sweep, its runs, and how many are stored
     python -m tools.experiments --verify        # re-run one stored row per sweep and compare (what make test does)
+    python -m tools.experiments --scale paper   # the paper's scale: full MNIST (a local file), a GPU; days of runs
 
 Runs already stored are skipped, so a killed build goes on where it stopped, losing only the runs in progress. A
 sweep whose code has changed since its rows were stored (its fingerprint differs) is run again from the start. Each
@@ -14,6 +15,7 @@ finished run rewrites its sweep's table whole (see utils.store.write_atomic), so
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -35,6 +37,7 @@ import pandas as pd
 from utils.environment import apply_defaults
 from utils.progress import QUIET_ENV
 from utils.store import (
+    SCALES,
     StaleResults,
     Sweep,
     load_provenance,
@@ -43,7 +46,7 @@ from utils.store import (
     table_path,
     write_atomic,
 )
-from utils.sweeps import SWEEPS
+from utils.sweeps import PAPER_SWEEPS, SMOKE, SWEEPS
 
 PACKAGES: tuple[str, ...] = ("numpy", "scipy", "scikit-learn", "torch", "keras", "tensorflow", "tensorflow-cpu",
                              "mnist1d", "mlxtend", "pandas")
@@ -130,9 +133,8 @@ def _start_worker(threads: int) -> None:
     _set_threads(threads)
 
 
-def measure(sweep_name: str, setting: Mapping[str, Any], seed: int) -> tuple[dict[str, Any], float]:
-    """Run one pair of sweep `sweep_name` in this process; return its metrics and its wall time in seconds."""
-    sweep = SWEEPS[sweep_name]
+def measure(sweep: Sweep, setting: Mapping[str, Any], seed: int) -> tuple[dict[str, Any], float]:
+    """Run one pair of `sweep` in this process; return its metrics and its wall time in seconds."""
     try:
         import torch
     except ImportError:
@@ -169,8 +171,8 @@ class _Table:
         info = provenance(self.sweep, workers=self.workers, runs=len(rows), started=self.started,
                           wall_s=time.perf_counter() - self.clock + self._earlier_wall())
         # the provenance first: a table is never newer than the fingerprint it is checked against
-        write_atomic(provenance_path(self.sweep.name), json.dumps(info, indent=1) + "\n")
-        write_atomic(table_path(self.sweep.name), frame.to_csv(index=False))
+        write_atomic(provenance_path(self.sweep), json.dumps(info, indent=1) + "\n")
+        write_atomic(table_path(self.sweep), frame.to_csv(index=False))
 
     def _earlier_wall(self) -> float:
         """Build time spent by earlier, interrupted invocations on the rows kept from them."""
@@ -179,11 +181,11 @@ class _Table:
 
 def stored_rows(sweep: Sweep) -> tuple[dict[tuple[str, int], dict[str, Any]], float, str | None]:
     """The rows already stored for `sweep` that its current code and grid still define; their build time; why not."""
-    path = table_path(sweep.name)
+    path = table_path(sweep)
     if not path.is_file():
         return {}, 0.0, None
     try:
-        info = load_provenance(sweep.name)
+        info = load_provenance(sweep)
     except FileNotFoundError:
         return {}, 0.0, "no provenance"
     if info.get("fingerprint") != sweep.fingerprint():
@@ -200,19 +202,17 @@ def stored_rows(sweep: Sweep) -> tuple[dict[tuple[str, int], dict[str, Any]], fl
     return rows, float(info.get("build_wall_s", 0.0)), None
 
 
-def build(names: Sequence[str], *, workers: int | None = None, quiet: bool = False) -> dict[str, int]:
-    """Run every missing pair of the named sweeps on `workers` processes (default: one per core); return runs made."""
+def build(sweeps: Sequence[Sweep], *, workers: int | None = None, quiet: bool = False) -> dict[str, int]:
+    """Run every missing pair of `sweeps` on `workers` processes (default: one per core); return the runs made."""
     from tqdm.auto import tqdm
 
-    unknown = [name for name in names if name not in SWEEPS]
-    if unknown:
-        raise ValueError(f"unknown sweep(s) {unknown}; the sweeps are {sorted(SWEEPS)}")
     workers = workers or os.cpu_count() or 1
+    by_name = {sweep.name: sweep for sweep in sweeps}
+    names = list(by_name)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     tables: dict[str, _Table] = {}
     todo: list[tuple[str, Mapping[str, Any], int]] = []
-    for name in names:
-        sweep = SWEEPS[name]
+    for name, sweep in by_name.items():
         rows, earlier, reason = stored_rows(sweep)
         if reason and not quiet:
             print(f"{name}: stored rows dropped ({reason}); running all {len(sweep.grid) * len(sweep.seeds)} runs",
@@ -228,14 +228,14 @@ def build(names: Sequence[str], *, workers: int | None = None, quiet: bool = Fal
             print("every run is stored already", flush=True)
         return made
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no framework state shared with this one
-    threads = max(SWEEPS[name].threads for name in names)
+    threads = max(sweep.threads for sweep in sweeps)
     bar = tqdm(total=len(todo), desc="experiments", unit="run", disable=quiet, smoothing=0.05)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(threads,)) as pool:
         pending: dict[Future, tuple[str, Mapping[str, Any], int]] = {}
         queue = iter(todo)
         try:
             for job in _take(queue, 2 * workers):
-                pending[pool.submit(measure, *job)] = job
+                pending[pool.submit(measure, by_name[job[0]], *job[1:])] = job
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -246,7 +246,7 @@ def build(names: Sequence[str], *, workers: int | None = None, quiet: bool = Fal
                     bar.set_postfix_str(f"{name} {dict(setting)} seed {seed}", refresh=False)
                     bar.update()
                     for job in _take(queue, 1):
-                        pending[pool.submit(measure, *job)] = job
+                        pending[pool.submit(measure, by_name[job[0]], *job[1:])] = job
         except BaseException:
             for future in pending:
                 future.cancel()
@@ -287,22 +287,21 @@ def sample_row(sweep: Sweep, table: pd.DataFrame) -> dict[str, Any]:
     return table.loc[table["wall_s"].idxmin()].to_dict()
 
 
-def verify(name: str, *, row: Mapping[str, Any] | None = None) -> Check:
+def verify(sweep: Sweep, *, row: Mapping[str, Any] | None = None) -> Check:
     """Re-run one stored row of sweep `name` in this process and compare its metrics with the stored ones.
 
     Raises StaleResults, naming the sweep, when the code it depends on changed since the rows were stored. On the CPU
     model that built the store the metrics must agree exactly; on another CPU, numbers within 3 seed standard
     deviations of the stored setting's mean count as reproduced (floating-point sums differ between CPUs).
     """
-    sweep = SWEEPS[name]
     from utils.store import load_results
 
     table = load_results(sweep)  # raises StaleResults when the fingerprint differs
     chosen = dict(row) if row is not None else sample_row(sweep, table)
     setting = {key: _plain(chosen[key]) for key in sweep.setting_names}
     seed = int(chosen["seed"])
-    metrics, _ = measure(name, setting, seed)
-    exact = load_provenance(name).get("cpu") == cpu_model()
+    metrics, _ = measure(sweep, setting, seed)
+    exact = load_provenance(sweep).get("cpu") == cpu_model()
     same = np.ones(len(table), dtype=bool)
     for key, value in setting.items():
         same &= table[key].to_numpy() == value
@@ -320,7 +319,7 @@ def verify(name: str, *, row: Mapping[str, Any] | None = None) -> Check:
             spread = table.loc[same, metric].astype(float)
             if abs(now - spread.mean()) > 3 * spread.std(ddof=1) + 1e-12:
                 differences[metric] = (stored, now)
-    return Check(name, setting, seed, differences, exact)
+    return Check(sweep.name, setting, seed, differences, exact)
 
 
 def _plain(value: Any) -> Any:
@@ -328,11 +327,11 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def describe(names: Sequence[str]) -> str:
+def describe(sweeps: Sequence[Sweep]) -> str:
     """One line per sweep: its title, runs defined, runs stored, and whether its code changed since."""
     lines = []
-    for name in names:
-        sweep = SWEEPS[name]
+    for sweep in sweeps:
+        name = sweep.name
         rows, wall, reason = stored_rows(sweep)
         total = len(sweep.grid) * len(sweep.seeds)
         state = f"stale ({reason})" if reason else f"{len(rows)}/{total} stored"
@@ -345,50 +344,77 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(prog="python -m tools.experiments", description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="*", help=f"sweeps to run (default: all): {', '.join(SWEEPS)}")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    parser.add_argument("--scale", choices=SCALES, default="laptop",
+                        help="laptop (default): the stored tables the chapters read; paper: the paper's scale (full "
+                             "MNIST from a local file, a GPU when there is one), into data/results/paper/")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes (default: one per core; one in all at the paper's scale on a GPU)")
     parser.add_argument("--list", action="store_true", help="list the sweeps and what is stored, run nothing")
     parser.add_argument("--verify", action="store_true", help="re-run one stored row per sweep and compare")
+    parser.add_argument("--smoke", action="store_true",
+                        help="run each sweep's first pair shrunk to a few units and updates, store nothing: checks "
+                             "the code path (for the paper's scale before hours on a GPU)")
     return parser.parse_args(argv)
+
+
+def smoke(sweeps: Sequence[Sweep]) -> dict[str, dict[str, Any]]:
+    """Run the first pair of each sweep with SMOKE's tiny settings; return each sweep's metrics (nothing is stored)."""
+    results = {}
+    for sweep in sweeps:
+        setting, seed = next(sweep.pairs())
+        tiny = dataclasses.replace(sweep, parameters={**sweep.parameters, **SMOKE})
+        results[sweep.name], _ = measure(tiny, setting, seed)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run, list or verify the named sweeps; return an exit status."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    names = args.sweeps or list(SWEEPS)
-    unknown = [name for name in names if name not in SWEEPS]
+    registry = SWEEPS if args.scale == "laptop" else PAPER_SWEEPS
+    names = args.sweeps or list(registry)
+    unknown = [name for name in names if name not in registry]
     if unknown:
-        print(f"error: unknown sweep(s) {', '.join(unknown)}; the sweeps are {', '.join(SWEEPS)}", file=sys.stderr)
+        print(f"error: unknown sweep(s) {', '.join(unknown)}; the sweeps are {', '.join(registry)}", file=sys.stderr)
         return 2
     if args.jobs is not None and args.jobs < 1:
         print(f"error: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
+    sweeps = [registry[name] for name in names]
     if args.list:
-        print(describe(names))
+        print(describe(sweeps))
+        return 0
+    if args.smoke:
+        _set_threads(1)
+        for name, metrics in smoke(sweeps).items():
+            print(f"{name}: {metrics}")
         return 0
     if args.verify:
         _set_threads(1)
         failed = 0
-        for name in names:
+        for sweep in sweeps:
             try:
-                check = verify(name)
+                check = verify(sweep)
             except (StaleResults, FileNotFoundError) as error:
-                print(f"{name}: {error}")
+                print(f"{sweep.name}: {error}")
                 failed += 1
                 continue
             how = "exactly" if check.exact else "within the seed spread"
             verdict = "reproduced " + how if check.ok else f"NOT reproduced ({how}): {check.differences}"
-            print(f"{name}: {check.setting} seed {check.seed}: {verdict}")
+            print(f"{sweep.name}: {check.setting} seed {check.seed}: {verdict}")
             failed += not check.ok
         return 1 if failed else 0
+    workers = args.jobs
+    if workers is None and args.scale != "laptop" and gpu_model() is not None:
+        workers = 1  # one process drives the GPU
     start = time.perf_counter()
     try:
-        made = build(names, workers=args.jobs)
+        made = build(sweeps, workers=workers)
     except KeyboardInterrupt:
         print("\ninterrupted: the finished runs are stored; run the same command again to go on", file=sys.stderr)
         return 130
     print(f"{sum(made.values())} runs in {(time.perf_counter() - start) / 60:.1f} min; tables in "
-          f"{table_path(names[0]).parent}")
-    print(describe(names))
+          f"{table_path(sweeps[0]).parent}")
+    print(describe(sweeps))
     return 0
 
 

@@ -34,6 +34,7 @@ RESULTS_DIR = ROOT / "data" / "results"
 RESULTS_ENV = "DROPOUT_IN_DEPTH_RESULTS"  # another folder for the tables (the tests' scratch stores)
 
 Setting = Mapping[str, Any]
+SCALES: tuple[str, ...] = ("laptop", "paper")
 
 
 class StaleResults(RuntimeError):
@@ -58,10 +59,13 @@ class Sweep:
     metrics: tuple[str, ...]
     threads: int = 1  # CPU threads per run (one process per core runs the sweep)
     parameters: Setting = field(default_factory=dict)  # settings shared by every run, passed in with each
+    scale: str = "laptop"  # "laptop": stored in data/results/; "paper": the paper's scale, in data/results/paper/
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             raise ValueError(f"a sweep's name must be a Python identifier, got {self.name!r}")
+        if self.scale not in SCALES:
+            raise ValueError(f"a sweep's scale must be one of {SCALES}, got {self.scale!r}")
         if ":" not in self.run:
             raise ValueError(f"run must read 'module:function', got {self.run!r}")
         if not self.grid or not self.seeds or not self.metrics:
@@ -210,20 +214,25 @@ def results_dir() -> Path:
     return Path(folder) if folder else RESULTS_DIR
 
 
-def table_path(name: str) -> Path:
-    """Where sweep `name`'s table is stored.
+def _folder(sweep: Sweep) -> Path:
+    """The folder of `sweep`'s scale: data/results/ for the laptop scale, data/results/paper/ for the paper's."""
+    return results_dir() if sweep.scale == "laptop" else results_dir() / sweep.scale
+
+
+def table_path(sweep: Sweep) -> Path:
+    """Where `sweep`'s table is stored.
 
     Chapters: paper_mnist, paper_rate, paper_data_size, ensemble, tutorials_offline
     """
-    return results_dir() / f"{name}.csv"
+    return _folder(sweep) / f"{sweep.name}.csv"
 
 
-def provenance_path(name: str) -> Path:
-    """Where sweep `name`'s provenance is stored.
+def provenance_path(sweep: Sweep) -> Path:
+    """Where `sweep`'s provenance is stored.
 
     Chapters: paper_mnist, paper_rate, paper_data_size, ensemble, tutorials_offline
     """
-    return results_dir() / f"{name}.json"
+    return _folder(sweep) / f"{sweep.name}.json"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -245,15 +254,22 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def load_provenance(name: str) -> dict[str, Any]:
-    """The provenance stored with sweep `name`'s table (commit, versions, machine, threads, date, fingerprint).
+def _command(sweep: Sweep) -> str:
+    """The command that makes `sweep`'s table."""
+    if sweep.scale == "laptop":
+        return f"`make experiments SWEEP={sweep.name}`"
+    return f"`python -m tools.experiments --scale {sweep.scale} {sweep.name}`"
+
+
+def load_provenance(sweep: Sweep) -> dict[str, Any]:
+    """The provenance stored with `sweep`'s table (commit, versions, machine, threads, date, fingerprint).
 
     Chapters: paper_mnist, paper_rate, paper_data_size, ensemble, tutorials_offline
     """
-    path = provenance_path(name)
+    path = provenance_path(sweep)
     if not path.is_file():
-        raise FileNotFoundError(f"no stored provenance for sweep {name!r} ({path.name} in data/results/): run "
-                                f"`make experiments SWEEP={name}` to make it")
+        raise FileNotFoundError(f"no stored provenance for sweep {sweep.name!r} ({path.name}): run "
+                                f"{_command(sweep)} to make it")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -264,20 +280,19 @@ def load_results(sweep: Sweep, *, complete: bool = True) -> pd.DataFrame:
     stored fingerprint differs from the code's.
     Chapters: paper_mnist, paper_rate, paper_data_size, ensemble, tutorials_offline
     """
-    path = table_path(sweep.name)
+    path = table_path(sweep)
     if not path.is_file():
-        raise FileNotFoundError(f"no stored results for sweep {sweep.name!r} ({path.name} in data/results/): run "
-                                f"`make experiments SWEEP={sweep.name}` to make them")
+        raise FileNotFoundError(f"no stored results for sweep {sweep.name!r} ({path.name}): run {_command(sweep)} "
+                                f"to make them")
     table = pd.read_csv(path)
     missing_columns = set(sweep.columns) - set(table.columns)
     if missing_columns:
         raise StaleResults(f"sweep {sweep.name!r}: the stored table lacks column(s) {sorted(missing_columns)}: run "
-                           f"`make experiments SWEEP={sweep.name}` again")
-    stored = load_provenance(sweep.name).get("fingerprint")
+                           f"{_command(sweep)} again")
+    stored = load_provenance(sweep).get("fingerprint")
     if stored != sweep.fingerprint():
         raise StaleResults(f"sweep {sweep.name!r}: the code its results depend on has changed since they were stored "
-                           f"(fingerprint {stored} stored, {sweep.fingerprint()} now): run "
-                           f"`make experiments SWEEP={sweep.name}` again")
+                           f"(fingerprint {stored} stored, {sweep.fingerprint()} now): run {_command(sweep)} again")
     order = {row_key({**setting, "seed": seed}, sweep.setting_names): i for i, (setting, seed) in
              enumerate(sweep.pairs())}
     keys = [row_key(row, sweep.setting_names) for row in table.to_dict("records")]
@@ -285,5 +300,5 @@ def load_results(sweep: Sweep, *, complete: bool = True) -> pd.DataFrame:
     table = table[table["_order"] >= 0].sort_values("_order").drop(columns="_order").reset_index(drop=True)
     if complete and len(table) < len(order):
         raise StaleResults(f"sweep {sweep.name!r}: {len(order) - len(table)} of its {len(order)} runs are not stored "
-                           f"yet: run `make experiments SWEEP={sweep.name}` to finish it")
+                           f"yet: run {_command(sweep)} to finish it")
     return table[list(sweep.columns)]

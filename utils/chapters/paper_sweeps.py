@@ -71,18 +71,27 @@ def mnist1d_splits(n_test: int = 10_000) -> tuple[Arrays, Arrays]:
 
 
 @cache
-def _mnist5k() -> dict[str, Arrays]:
-    """The 5,000-digit MNIST subset's three splits."""
-    data = load_dataset("mnist5k")
+def _splits(dataset: str) -> dict[str, Arrays]:
+    """The three splits of `dataset` (mnist5k at the laptop scale; full MNIST, from a local file, at the paper's)."""
+    data = load_dataset(dataset)
     return {"train": (data.x_train, data.y_train), "val": (data.x_val, data.y_val),
             "test": (data.x_test, data.y_test)}
 
 
+def _device(s: Mapping[str, Any]) -> torch.device:
+    """The device a run trains on: "cpu" (the laptop scale), or "auto": the first CUDA GPU when there is one."""
+    if s.get("device", "cpu") == "auto" and torch.cuda.is_available():
+        return torch.device("cuda:0")
+    return torch.device("cpu")
+
+
 def _predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    """Class predictions of `model` in eval mode."""
+    """Class predictions of `model` in eval mode, in batches, on the model's device."""
     model.eval()
+    device = next(model.parameters()).device
     with torch.no_grad():
-        return model(torch.as_tensor(x)).argmax(dim=1).numpy()
+        return np.concatenate([model(torch.as_tensor(part).to(device)).argmax(dim=1).cpu().numpy()
+                               for part in np.array_split(x, max(1, -(-len(x) // 10_000)))])
 
 
 def _error(model: nn.Module, split: Arrays) -> float:
@@ -114,7 +123,7 @@ def unit_norms(model: nn.Module) -> np.ndarray:
 
     Chapter: paper_mnist
     """
-    return np.concatenate([layer.weight.detach().norm(dim=1).numpy() for layer in model
+    return np.concatenate([layer.weight.detach().norm(dim=1).cpu().numpy() for layer in model
                            if isinstance(layer, nn.Linear)])
 
 
@@ -130,7 +139,7 @@ def _train(train: Arrays, s: Mapping[str, Any], seed: int, *, epochs: int) -> nn
         drop_rate=float(s.get("drop_rate", 0.0)), input_drop_rate=float(s.get("input_drop_rate", 0.0)),
         lr=float(s["lr"]),
         lr_end=s.get("lr_end"), momentum=float(s["momentum"]), momentum_end=s.get("momentum_end"),
-        max_norm=s.get("max_norm"), batch_size=int(s["batch_size"]), eval_every=epochs)
+        max_norm=s.get("max_norm"), batch_size=int(s["batch_size"]), eval_every=epochs, device=_device(s))
     return model
 
 
@@ -139,7 +148,7 @@ def table2_run(s: Mapping[str, Any], seed: int) -> dict[str, Any]:
 
     Chapter: paper_mnist
     """
-    data = _mnist5k()
+    data = _splits(s["dataset"])
     model = _train(data["train"], s, seed, epochs=int(s["epochs"]))
     norms = unit_norms(model)
     radius = float(s["radius"])  # the max-norm radius c of the constrained arm, checked on every arm
@@ -158,7 +167,7 @@ def rate_run(s: Mapping[str, Any], seed: int) -> dict[str, Any]:
 
     Chapter: paper_rate
     """
-    data = _mnist5k()
+    data = _splits(s["dataset"])
     rate = float(s["rate"])
     width = int(s["width"]) if s["mode"] == "fixed width" else int(round(int(s["kept"]) / (1.0 - rate)))
     model = _train(data["train"], {**s, "width": width, "drop_rate": rate}, seed, epochs=int(s["epochs"]))
@@ -174,7 +183,7 @@ def size_run(s: Mapping[str, Any], seed: int) -> dict[str, Any]:
     if s["dataset"] == "mnist1d":
         pool, test = mnist1d_splits()
     else:
-        data = _mnist5k()
+        data = _splits(s["dataset"])
         pool, test = data["train"], data["test"]
     n = int(s["size"])
     train = subset(pool[0], pool[1], n, seed=seed)
@@ -192,19 +201,20 @@ def mc_run(s: Mapping[str, Any], seed: int) -> dict[str, Any]:
     in `ks`, with the masks drawn from `seed`.
     Chapter: ensemble
     """
-    data = _mnist5k()
+    data = _splits(s["dataset"])
     model = _train(data["train"], s, seed, epochs=int(s["epochs"]))
-    x, y = torch.as_tensor(data["test"][0]), data["test"][1]
+    device = next(model.parameters()).device
+    x, y = torch.as_tensor(data["test"][0]).to(device), data["test"][1]
     metrics: dict[str, Any] = {"scaling_error": _error(model, data["test"])}
     ks = [int(k) for k in str(s["ks"]).split()]
     generator_seed = 1_000_003 * seed + 7
     torch.manual_seed(generator_seed)
     model.train()
-    total = torch.zeros(len(y), 10)
+    total = torch.zeros(len(y), 10, device=device)
     with torch.no_grad():
         for k in range(1, max(ks) + 1):
             total += torch.softmax(model(x), dim=1)
             if k in ks:
-                metrics[f"mc_error_{k}"] = float(np.mean(total.argmax(dim=1).numpy() != y))
+                metrics[f"mc_error_{k}"] = float(np.mean(total.argmax(dim=1).cpu().numpy() != y))
     model.eval()
     return metrics

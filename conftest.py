@@ -64,6 +64,11 @@ PLACED = {  # a test file, or one test (file::name), whose tier its fixtures do 
     "tests/test_assignments.py::test_site_without_solutions_hides_them_and_default_collapses_them": "site",
     # each test starts a Python that imports PyTorch, TensorFlow and Keras: about 7 s each
     "tests/test_environment.py": "slow",
+    # re-runs one stored run of every sweep in the experiment store: about a minute
+    "tests/test_stored_results.py": "slow",
+    # kills a running sweep twice and resumes it; runs the paper-scale sweeps tiny: about 20 s
+    "tests/test_store.py::test_a_killed_build_keeps_its_finished_runs_and_resumes": "slow",
+    "tests/test_store.py::test_the_smoke_mode_runs_every_paper_scale_sweep_tiny": "slow",
 }
 
 

@@ -167,6 +167,23 @@ def test_a_learning_rate_schedule_falls_linearly_to_lr_end(blobs, monkeypatch):
     assert seen == [0.5, 0.5, 0.5]  # no lr_end: constant, as before
 
 
+def test_momentum_rises_linearly_to_momentum_end(blobs, monkeypatch):
+    x, y = blobs(100)
+    seen = []
+    step = torch.optim.SGD.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["momentum"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", recording_step)
+    train_classifier(make_mlp(5, [4], 3), (x, y), epochs=2, batch_size=40, momentum=0.5, momentum_end=0.95)
+    assert seen == pytest.approx([0.5 + 0.45 * i / 5 for i in range(6)])
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match="momentum_end"):
+            train_classifier(make_mlp(5, [4], 3), (x, y), epochs=1, momentum_end=bad)
+
+
 def test_a_constant_schedule_is_the_same_as_none(blobs):
     x, y = blobs()
     histories = []

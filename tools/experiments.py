@@ -23,6 +23,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -131,6 +132,15 @@ def _start_worker(threads: int) -> None:
     """A worker process's set-up: the book's environment defaults, `threads` threads per library, no inner bars."""
     os.environ[QUIET_ENV] = "1"  # the runner's own bar counts the runs; per-epoch bars from two workers would garble it
     _set_threads(threads)
+    parent = os.getppid()
+
+    def _exit_with_parent() -> None:
+        """End this worker when the runner is gone (killed), instead of waiting forever for work."""
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
 
 
 def measure(sweep: Sweep, setting: Mapping[str, Any], seed: int) -> tuple[dict[str, Any], float]:

@@ -34,6 +34,7 @@ RESULTS_DIR = ROOT / "data" / "results"
 RESULTS_ENV = "DROPOUT_IN_DEPTH_RESULTS"  # another folder for the tables (the tests' scratch stores)
 
 Setting = Mapping[str, Any]
+_IMPORTABLE: tuple[str, ...] = ("utils", "tests")  # the packages whose code a fingerprint follows
 SCALES: tuple[str, ...] = ("laptop", "paper")
 
 
@@ -160,7 +161,7 @@ def utils_imports(module: str) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
             for imported in names:
-                if imported.split(".")[0] == "utils" and _module_file(imported) is not None:
+                if imported.split(".")[0] in _IMPORTABLE and _module_file(imported) is not None:
                     todo.append(imported)
     return seen
 

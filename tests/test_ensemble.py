@@ -1,8 +1,11 @@
-"""Dropout as an ensemble: mask enumeration, exact and Monte-Carlo means, sub-network forward passes, closed forms."""
+"""Dropout as an ensemble: mask enumeration, exact and Monte-Carlo means, sub-network forward passes, closed forms,
+and the reading of the stored Fig. 11 analogue."""
 
 import copy
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -14,12 +17,17 @@ from utils.chapters.ensemble import (
     droppable_units,
     ensemble_means,
     enumerate_masks,
+    largest_cdf_gap,
     mc_dropout_linreg_loss,
+    mc_versus_scaling,
     monte_carlo_means,
     nwgm,
+    plot_mc_against_scaling,
     sample_masks,
+    settles_from,
     subnetwork_log_probs,
 )
+from utils.stats import paired_difference
 
 
 def _softmax(z):
@@ -273,3 +281,77 @@ def test_regression_helpers_reject_bad_input(args, error):
     with pytest.raises(ValueError):
         mc_dropout_linreg_loss(np.ones((4, 2)), np.ones(4), np.ones(2), 0.5, 10, np.random.default_rng(0),
                                batch_size=0)
+
+
+# --- settles_from and the stored Fig. 11 analogue ---------------------------------------
+
+
+def test_settles_from_is_the_first_k_of_the_final_run_of_true():
+    ks = [1, 2, 5, 10, 20]
+    assert settles_from(ks, [True] * 5) == 1
+    assert settles_from(ks, [False, False, True, True, True]) == 5
+    assert settles_from(ks, [False, True, False, True, True]) == 10  # a flicker does not count
+    assert settles_from(ks, [True, True, True, True, False]) is None
+    with pytest.raises(ValueError):
+        settles_from(ks, [True])
+    with pytest.raises(ValueError):
+        settles_from([], [])
+    with pytest.raises(ValueError):
+        settles_from([0, 1], [True, True])
+
+
+def _fig11_runs(n_seeds=6, ks=(1, 10, 100)):
+    rng = np.random.default_rng(0)
+    scaling = 0.05 + 0.01 * rng.random(n_seeds)
+    columns = {"net": ["784-256-256-10"] * n_seeds, "seed": list(range(n_seeds)), "scaling_error": scaling}
+    for k in ks:  # more errors with fewer samples, a little noise
+        columns[f"mc_error_{k}"] = scaling + 0.1 / k + 0.002 * rng.standard_normal(n_seeds)
+    return pd.DataFrame(columns), list(ks)
+
+
+def test_mc_versus_scaling_is_the_paired_difference_of_each_column():
+    runs, ks = _fig11_runs()
+    result = mc_versus_scaling(runs, ks)
+    assert list(result) == ks
+    for k in ks:
+        assert result[k] == paired_difference(runs[f"mc_error_{k}"], runs["scaling_error"])
+    assert result[1].resolved and result[1].low > 0  # one sub-network: more errors
+    assert mc_versus_scaling(runs, ks, level=0.5)[100].level == 0.5
+
+
+def test_mc_helpers_reject_a_table_that_is_not_fig11():
+    runs, ks = _fig11_runs()
+    with pytest.raises(ValueError, match="mc_error_50"):
+        mc_versus_scaling(runs, [50])
+    with pytest.raises(ValueError):
+        mc_versus_scaling(runs.iloc[:1], ks)
+    with pytest.raises(ValueError):
+        mc_versus_scaling(runs, [])
+    with pytest.raises(TypeError):
+        mc_versus_scaling(runs.to_dict(), ks)
+    with pytest.raises(ValueError):
+        plot_mc_against_scaling(runs.drop(columns="scaling_error"), ks)
+
+
+def test_plot_mc_against_scaling_draws_both_panels_on_a_log_axis():
+    runs, ks = _fig11_runs()
+    fig = plot_mc_against_scaling(runs, ks)
+    error_ax, diff_ax = fig.axes
+    assert diff_ax.get_xscale() == "log"
+    np.testing.assert_allclose(error_ax.lines[0].get_ydata(), [100 * runs[f"mc_error_{k}"].mean() for k in ks])
+    np.testing.assert_allclose(error_ax.lines[1].get_ydata(), [100 * runs["scaling_error"].mean()] * 2)
+    plt.close(fig)
+
+
+def test_largest_cdf_gap_is_the_kolmogorov_smirnov_statistic():
+    from scipy.stats import ks_2samp
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=300), rng.normal(0.3, 1.2, size=200)
+    assert largest_cdf_gap(a, b) == pytest.approx(ks_2samp(a, b).statistic, abs=1e-12)
+    assert largest_cdf_gap([1.0, 2.0], [1.0, 2.0]) == 0.0
+    assert largest_cdf_gap([0.0, 0.0], [1.0]) == 1.0  # no overlap
+    with pytest.raises(ValueError):
+        largest_cdf_gap([], [1.0])
+    with pytest.raises(ValueError):
+        largest_cdf_gap([np.nan], [1.0])

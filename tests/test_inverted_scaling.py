@@ -14,6 +14,7 @@ from utils.chapters.inverted_scaling import (
     FunctionalDropout,
     ScaledDropout,
     input_mean_ratios,
+    right_answers,
     standard_lr_groups,
     swap_dropout,
     with_scheme,
@@ -190,3 +191,23 @@ def test_input_mean_ratios_of_a_correct_model_start_at_one_and_restore_the_mode(
         input_mean_ratios(nn.Sequential(nn.ReLU()), x)
     with pytest.raises(TypeError):
         input_mean_ratios(nn.ReLU(), x)
+
+
+def test_right_answers_marks_each_example_and_keeps_the_mode():
+    model, (x, y) = _model(), _data()
+    model.train()
+    right = right_answers(model, x, y)
+    assert model.training  # restored
+    expected = _outputs(model.eval(), x).argmax(1).numpy() == y
+    np.testing.assert_array_equal(right, expected)
+    assert right.dtype == bool and right.shape == (len(y),)
+    model.train()
+    torch.manual_seed(3)
+    noisy = right_answers(model, x, y, eval_mode=False)
+    np.testing.assert_array_equal(noisy, _outputs(model, x, seed=3).argmax(1).numpy() == y)
+    with pytest.raises(ValueError, match="labels"):
+        right_answers(model, x, y[:10])
+    with pytest.raises(ValueError, match="labels"):
+        right_answers(model, x, y.astype(float))
+    with pytest.raises(TypeError):
+        right_answers("model", x, y)

@@ -6,14 +6,18 @@ import torch
 from torch import nn
 
 from utils.chapters.mc_dropout import (
+    UNCERTAINTY_SCORES,
     dropout_layers,
+    entropy,
     eval_predict,
     mc_mode,
     mc_predict,
     mutual_information,
+    prediction_scores,
     predictive_entropy,
     predictive_mean,
     rotate_images,
+    rotation_sweep,
     softmax_variance,
     spread_measures,
 )
@@ -178,3 +182,74 @@ def test_rotation_turns_counter_clockwise_about_the_centre(digits):
 def test_rotation_rejects_bad_input(x, angle, error):
     with pytest.raises(error):
         rotate_images(x, angle)
+
+
+def test_entropy_of_single_predictions():
+    sure, flat = np.eye(4)[1], np.full(4, 0.25)
+    np.testing.assert_allclose(entropy(np.array([sure, flat, [0.5, 0.5, 0, 0]])), [0.0, np.log(4), np.log(2)],
+                               atol=1e-12)
+    np.testing.assert_allclose(entropy(predictive_mean(np.array([[sure, flat]]))), [0.0, np.log(4)], atol=1e-12)
+    with pytest.raises(ValueError, match="2-D"):
+        entropy(np.full((2, 3, 4), 0.25))  # passes: take predictive_entropy
+
+
+def test_prediction_scores_on_a_hand_made_case():
+    a, b, c = np.eye(3)
+    probs = np.array([[a, c, c, b], [a, a, c, b]])  # 2 passes, 4 examples; the first pass is wrong on example 1
+    eval_probs = np.array([a, a, 0.4 * a + 0.6 * b, b])
+    labels = np.array([0, 0, 2, 1])
+    scores = prediction_scores(probs, eval_probs, labels)
+    assert scores["MC accuracy"] == 1.0  # example 1 ties between classes 0 and 2; argmax takes class 0: right
+    assert scores["one-pass accuracy"] == 0.75 and scores["eval accuracy"] == 0.75
+    assert scores["agreement"] == 0.75  # example 2: MC says 2, eval mode says 1
+    np.testing.assert_allclose(scores["MC cross-entropy"], np.log(2) / 4)
+    np.testing.assert_allclose(scores["eval cross-entropy"], -np.log(1e-12) / 4)  # a zero counts as 1e-12
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda p, e, y: (p[:, :3], e, y), "same examples"),
+    (lambda p, e, y: (p, e, y[:3]), "labels"),
+    (lambda p, e, y: (p, e, y.astype(float)), "labels"),
+    (lambda p, e, y: (p, e, y + 3), r"\[0, 3\)"),
+    (lambda p, e, y: (p[0], e, y), "3-D"),
+])
+def test_prediction_scores_reject_mismatched_inputs(change, match):
+    probs, eval_probs, labels = np.full((2, 4, 3), 1 / 3), np.full((4, 3), 1 / 3), np.array([0, 1, 2, 0])
+    with pytest.raises(ValueError, match=match):
+        prediction_scores(*change(probs, eval_probs, labels))
+
+
+def test_rotation_sweep_measures_every_angle_and_sets_thresholds_upright(lenet, digits):
+    labels = np.arange(len(digits)) % 10
+    sweep = rotation_sweep(lenet, digits, labels, np.array([0, 90, 180]), passes=4, seed=2)
+    flagged = [f"flagged by {score}" for score in UNCERTAINTY_SCORES]
+    assert set(sweep) == {"angle", "accuracy", "eval accuracy", "low-spread errors", *UNCERTAINTY_SCORES, *flagged}
+    assert all(values.shape == (3,) for values in sweep.values())
+    np.testing.assert_array_equal(sweep["angle"], [0, 90, 180])
+    # The thresholds are the upright digits' 95th percentiles: of 12 digits, each score flags the top one.
+    assert [sweep[key][0] for key in flagged] == [1 / 12] * 3
+    upright = mc_predict(lenet, digits, passes=4, seed=2)
+    np.testing.assert_allclose(sweep["mutual information"][0], mutual_information(upright).mean())
+    np.testing.assert_allclose(sweep["entropy"][0], predictive_entropy(upright).mean())
+    np.testing.assert_allclose(sweep["eval entropy"][0], entropy(eval_predict(lenet, digits)).mean())
+    np.testing.assert_allclose(sweep["accuracy"][0], np.mean(predictive_mean(upright).argmax(1) == labels))
+    turned = mc_predict(lenet, rotate_images(digits, 90), passes=4, seed=3)  # angle 1 draws from seed + 1
+    np.testing.assert_allclose(sweep["mutual information"][1], mutual_information(turned).mean())
+    assert np.all(sweep["low-spread errors"] <= 1 - sweep["accuracy"] + 1e-12)
+    again = rotation_sweep(lenet, digits, labels, [0, 90, 180], passes=4, seed=2)
+    assert all(np.array_equal(sweep[key], again[key]) for key in sweep)
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"angles": [90, 0]}, ValueError),
+    ({"angles": []}, ValueError),
+    ({"quantile": 1.0}, ValueError),
+    ({"quantile": True}, ValueError),
+    ({"passes": 0}, ValueError),
+    ({"seed": -1}, ValueError),
+    ({"labels": np.zeros(5, dtype=int)}, ValueError),
+])
+def test_rotation_sweep_rejects_bad_arguments(lenet, digits, kwargs, error):
+    arguments = {"angles": [0, 45], "labels": np.zeros(len(digits), dtype=int)} | kwargs
+    with pytest.raises(error):
+        rotation_sweep(lenet, digits, arguments.pop("labels"), arguments.pop("angles"), **arguments)

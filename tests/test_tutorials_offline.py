@@ -1,20 +1,38 @@
-"""The tutorials chapter's plumbing: reusable runners, k-fold CV with in-fold scaling, paired differences."""
+"""The tutorials chapter's code: reusable runners, k-fold CV with in-fold scaling, stored runs and their readings."""
 
+import dataclasses
+
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 from utils.chapters.tutorials_offline import (
-    KerasRunner,
-    cross_validate,
-    paired_difference,
-    raw_breast_cancer,
-    standardise,
+    arms,
+    difference_table,
+    epoch_differences,
+    kfold_settings,
+    outcome,
+    per_epoch,
+    plot_epoch_comparison,
+    spread_table,
 )
 from utils.data import load_dataset
+from utils.stats import paired_difference
+from utils.sweeps import SWEEPS
 
 keras = pytest.importorskip("keras")
 
-from utils.keras_models import make_keras_mlp  # noqa: E402  (after Keras is known to be installed)
+# after Keras is known to be installed
+from utils.chapters.tutorials_offline_sweeps import (  # noqa: E402
+    KerasRunner,
+    cross_validate,
+    raw_breast_cancer,
+    runner,
+    standardise,
+)
+from utils.chapters.tutorials_offline_sweeps import _runner as cached_runner  # noqa: E402
+from utils.keras_models import make_keras_mlp  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +136,137 @@ def test_raw_breast_cancer_holds_out_the_loader_test_split():
         raw_breast_cancer(test_fraction=1.0)
 
 
-def test_paired_difference():
-    mean, sd = paired_difference([0.9, 0.8, 0.7], [0.8, 0.8, 0.6])
-    assert mean == pytest.approx(0.2 / 3) and sd == pytest.approx(np.std([0.1, 0.0, 0.1], ddof=1))
+def _tiny(name, **settings):
+    """Sweep `name` shrunk to seconds, with the per-epoch and per-fold metrics its shorter runs return."""
+    sweep = SWEEPS[name]
+    parameters = {**sweep.parameters, **settings}
+    counts = {"val_acc": parameters.get("epochs"), "val_loss": parameters.get("epochs"),
+              "fold_acc": parameters.get("n_splits")}
+
+    def kept(metric):
+        stem, _, number = metric.rpartition("_")
+        return stem not in counts or not number.isdigit() or int(number) <= counts[stem]
+
+    return dataclasses.replace(sweep, parameters=parameters, metrics=tuple(filter(kept, sweep.metrics)))
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("tutorials_mlp", {"hidden": [8], "epochs": 2}),
+    ("tutorials_cnn", {"filters": [2, 4], "epochs": 2}),
+])
+def test_image_runs_return_their_sweeps_metrics_and_repeat_exactly(name, settings):
+    sweep = _tiny(name, **settings)
+    setting = sweep.grid[-1]  # the dropout arm
+    first = sweep.measure(setting, 3)  # Sweep.measure checks the metric names against the sweep's
+    sweep.measure(setting, 4)
+    assert sweep.measure(setting, 3) == first  # the process's reused runner repeats a run exactly
+    curve = [first["val_acc_1"], first["val_acc_2"]]
+    assert first["val_acc_last"] == curve[-1] and first["val_acc_best"] == max(curve)
+    assert first["best_epoch"] == 1 + int(np.argmax(curve))  # the first epoch with the highest accuracy
+    assert all(0.0 <= first[m] <= 1.0 for m in ("train_acc_fit", "train_acc_off", "test_acc_last", "test_acc_best"))
+    if first["best_epoch"] == 2:
+        assert first["test_acc_best"] == first["test_acc_last"]
+
+
+def test_kfold_run_pairs_configurations_fold_by_fold_and_leaks_on_request():
+    sweep = _tiny("tutorials_kfold", epochs=1, n_splits=2, hidden=[4])
+    runs = {tuple(setting.values()): sweep.measure(setting, 1) for setting in sweep.grid}
+    assert set(runs[("baseline", "inside folds")]) == {"fold_acc_1", "fold_acc_2", "cv_acc"}
+    for metrics in runs.values():
+        assert metrics["cv_acc"] == pytest.approx((metrics["fold_acc_1"] + metrics["fold_acc_2"]) / 2)
+        assert 0.5 < metrics["cv_acc"] <= 1.0
+    assert runs[("dropout + max-norm", "inside folds")] != runs[("dropout + max-norm", "all data")]
     with pytest.raises(ValueError):
-        paired_difference([1.0], [1.0])
+        sweep.measure({"config": "baseline", "scaling": "before the folds"}, 0)
+
+
+def test_kfold_settings_name_the_runner_the_kfold_runs_train():
+    sweep = _tiny("tutorials_kfold", epochs=1, n_splits=2, hidden=[4])
+    for config in sweep.parameters["configs"]:
+        sweep.measure({"config": config, "scaling": "inside folds"}, 0)
+        misses = cached_runner.cache_info().misses
+        trained = runner(kfold_settings(sweep.parameters, config))
+        assert cached_runner.cache_info().misses == misses  # the very runner that the k-fold run trained
+        assert trained.model.input_shape == (None, 30) and trained.model.output_shape == (None, 1)
     with pytest.raises(ValueError):
-        paired_difference([1.0, 2.0], [1.0, 2.0, 3.0])
+        kfold_settings(sweep.parameters, "no such network")
+
+
+def test_runner_is_one_per_architecture_and_checks_its_settings():
+    settings = {"model": "mlp", "n_in": 4, "n_out": 1, "hidden": [3], "optimizer": "sgd", "lr": 0.1}
+    assert runner(settings) is runner({**settings, "epochs": 7, "dataset": "ignored"})
+    assert runner(settings) is not runner({**settings, "drop_rate": 0.5})
+    with pytest.raises(ValueError):
+        runner({**settings, "model": "rnn"})
+    with pytest.raises(ValueError):
+        runner({**settings, "optimizer": "lbfgs"})
+
+
+def _table(seeds=(2, 0, 1)):
+    last = {0.0: {0: 0.90, 1: 0.91, 2: 0.92}, 0.5: {0: 0.92, 1: 0.94, 2: 0.95}}
+    rows = [{"drop_rate": rate, "seed": seed, "acc_1": 0.5 + rate + seed / 10, "acc_2": 0.6 + rate * seed,
+             "acc_last": last[rate][seed]} for rate in (0.0, 0.5) for seed in seeds]
+    return pd.DataFrame(rows)
+
+
+def test_arms_pair_the_runs_by_seed():
+    split = arms(_table(), "drop_rate")
+    assert list(split) == [0.0, 0.5]
+    assert list(split[0.5]["seed"]) == [0, 1, 2]
+    uneven = _table()[lambda t: ~((t["drop_rate"] == 0.5) & (t["seed"] == 2))]
+    with pytest.raises(ValueError, match="pair up"):
+        arms(uneven, "drop_rate")
+    with pytest.raises(ValueError):
+        arms(_table(), "rate")
+    both = arms(_table().assign(scaling="inside folds"), ["drop_rate", "scaling"])
+    assert list(both) == [(0.0, "inside folds"), (0.5, "inside folds")]
+
+
+def test_per_epoch_columns_and_their_paired_differences():
+    split = arms(_table(), "drop_rate")
+    curves = {rate: per_epoch(runs, "acc") for rate, runs in split.items()}
+    assert curves[0.0].shape == (3, 2)
+    np.testing.assert_allclose(curves[0.5][:, 1], [0.6, 1.1, 1.6])
+    differences = epoch_differences(curves[0.5], curves[0.0])
+    assert len(differences) == 2
+    assert differences[0].mean == pytest.approx(0.5) and differences[0].sd == pytest.approx(0.0, abs=1e-12)
+    assert differences[1] == paired_difference(curves[0.5][:, 1], curves[0.0][:, 1])
+    with pytest.raises(ValueError):
+        per_epoch(split[0.0], "loss")
+    with pytest.raises(ValueError):
+        epoch_differences(curves[0.0], curves[0.0][:, :1])
+
+
+def test_tables_say_which_spread_and_which_interval():
+    split = arms(_table(), "drop_rate")
+    spread = spread_table({"none": split[0.0], "half": split[0.5]}, {"acc_last": "last"})
+    assert spread.loc["last", "half"] == "93.7 ± 1.5 (sd, 3 seeds)"
+    differences = difference_table(split[0.5], split[0.0], {"acc_last": "last epoch"})
+    result = paired_difference(split[0.5]["acc_last"], split[0.0]["acc_last"])
+    assert differences.loc["last epoch"].to_dict() == {
+        "mean (points)": "+2.7", "95 % interval (3 seeds)": f"{result.low * 100:+.1f} to {result.high * 100:+.1f}",
+        "verdict": "resolved"}
+    assert result.low > 0
+    with pytest.raises(ValueError):
+        difference_table(split[0.5], split[0.0].iloc[::-1], {"acc_last": "last epoch"})
+
+
+def test_outcome_says_the_verdict_and_who_it_favours():
+    up = paired_difference([0.92, 0.93, 0.94], [0.90, 0.91, 0.91])
+    assert outcome(up) == f"is resolved in favour of dropout: {up.describe()}"
+    assert outcome(paired_difference([0.90, 0.91, 0.91], [0.92, 0.93, 0.94]), over="folds").startswith(
+        "is resolved in favour of no dropout: ")
+    unclear = paired_difference([0.92, 0.90, 0.94], [0.91, 0.92, 0.92])
+    assert outcome(unclear, favoured=("leak", "honest")) == f"is not resolved: {unclear.describe()}"
+
+
+def test_epoch_comparison_figure_has_the_curves_and_the_interval():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.8, 0.9, size=(5, 4))
+    fig = plot_epoch_comparison({"plain": a, "dropout": a + 0.01}, ylabel="validation accuracy")
+    left, right = fig.axes
+    assert len(left.lines) == 2 * (5 + 1)
+    np.testing.assert_allclose(right.lines[0].get_ydata(), 1.0)  # +1 point at every epoch
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        plot_epoch_comparison({"plain": a}, ylabel="accuracy")

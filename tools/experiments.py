@@ -116,7 +116,7 @@ def provenance(sweep: Sweep, *, workers: int, runs: int, wall_s: float, started:
         "started": started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": runs,
-        "build_wall_s": round(wall_s, 1),
+        "build_wall_s": round(wall_s, 1),  # since the build started (several sweeps share its processes)
         "parameters": dict(sweep.parameters),
     }
 
@@ -338,15 +338,15 @@ def _plain(value: Any) -> Any:
 
 
 def describe(sweeps: Sequence[Sweep]) -> str:
-    """One line per sweep: its title, runs defined, runs stored, and whether its code changed since."""
+    """One line per sweep: its runs, how many are stored (or why none can be used), and their summed run time."""
     lines = []
     for sweep in sweeps:
-        name = sweep.name
-        rows, wall, reason = stored_rows(sweep)
+        rows, _, reason = stored_rows(sweep)
         total = len(sweep.grid) * len(sweep.seeds)
         state = f"stale ({reason})" if reason else f"{len(rows)}/{total} stored"
-        lines.append(f"{name:<16} {total:>4} runs ({len(sweep.grid)} settings x {len(sweep.seeds)} seeds), {state}, "
-                     f"{wall / 60:.1f} min of build time: {sweep.title}")
+        minutes = sum(float(row["wall_s"]) for row in rows.values()) / 60
+        lines.append(f"{sweep.name:<16} {total:>4} runs ({len(sweep.grid)} settings x {len(sweep.seeds)} seeds), "
+                     f"{state}, {minutes:.1f} min of run time: {sweep.title}")
     return "\n".join(lines)
 
 

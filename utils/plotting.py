@@ -138,7 +138,10 @@ def plot_bands(
     log_x: bool = False,
     percent: bool = True,
 ) -> Axes:
-    """Plot each entry of `runs`, an array (seeds, settings), as its mean against `settings` with a ±1 std band.
+    """Plot each entry of `runs`, an array (seeds, settings), as its mean against `settings` with a ±1 sd band.
+
+    The band is one sample standard deviation over the seeds (ddof=1), as every ± in the book; with a single seed
+    there is no band.
 
     Chapters: paper_rate, paper_data_size
     """
@@ -158,7 +161,8 @@ def plot_bands(
         if curves.ndim != 2 or curves.shape[1] != settings.size:
             raise ValueError(f"{label!r}: expected an array (seeds, {settings.size}), got shape {curves.shape}")
         color = PALETTE[i % len(PALETTE)]
-        mean, std = curves.mean(axis=0), curves.std(axis=0)
+        mean = curves.mean(axis=0)
+        std = curves.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros_like(mean)
         ax.plot(settings, mean, marker="o", color=color, label=label)
         if len(curves) > 1:
             ax.fill_between(settings, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)

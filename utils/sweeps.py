@@ -108,7 +108,7 @@ PAPER_SWEEPS: dict[str, Sweep] = {
                             title="Fig. 10 at the paper's scale: full MNIST at the paper's sizes, equal updates",
                             grid=tuple({"dataset": "mnist", "size": n, "method": method} for n in MNIST1D_SIZES
                                        for method in ("no dropout", "dropout")),
-                            parameters={**PAPER_SCALE_MLP, "updates": 100_000,
+                            parameters={**PAPER_SCALE_MLP, "updates": 100_000, "lr": 0.1,
                                         "methods": {"no dropout": {}, "dropout": TABLE2_METHODS["dropout"]}}),
         dataclasses.replace(SWEEPS["fig11"], scale="paper",
                             parameters={**SWEEPS["fig11"].parameters, **PAPER_SCALE_MLP, "epochs": PAPER_EPOCHS}),
@@ -118,3 +118,57 @@ PAPER_SWEEPS: dict[str, Sweep] = {
 # Settings that shrink any sweep to seconds, so that a test (and `--smoke`) can run its whole code path.
 SMOKE: dict[str, object] = {"dataset": "mnist5k", "width": 8, "kept": 4, "layers": 1, "epochs": 1, "updates": 2,
                             "device": "cpu"}
+
+# The tutorials chapter's comparisons (Keras, run by utils.chapters.tutorials_offline_sweeps): each arm on the same
+# seeds, so that the arms pair up seed by seed. MLP and CNN on the 5,000 MNIST digits, validation scored every epoch;
+# k-fold cross-validation on the Breast Cancer development set, each seed one repetition with its own folds.
+TUTORIAL_MLP = {"dataset": "mnist5k", "hidden": [64, 64], "optimizer": "rmsprop", "lr": 2e-3, "epochs": 10,
+                "batch_size": 128}
+TUTORIAL_CNN = {"dataset": "mnist5k", "filters": [12, 24], "downsample": "stride", "optimizer": "adam", "lr": 2e-3,
+                "epochs": 6, "batch_size": 64}
+TUTORIAL_KFOLD = {"configs": {"baseline": {}, "dropout + max-norm": {"drop_rate": 0.2, "input_drop_rate": 0.2,
+                                                                    "max_norm": 3.0}},
+                  "hidden": [30, 15], "lr": 0.05, "momentum": 0.9, "epochs": 10, "batch_size": 32, "n_splits": 5,
+                  "split_seed": 0}
+
+
+def _epoch_metrics(epochs: int) -> tuple[str, ...]:
+    """The metrics of a tutorials image run (see `mlp_run`): per-epoch validation curves, then the summaries."""
+    return (*(f"val_acc_{e}" for e in range(1, epochs + 1)), *(f"val_loss_{e}" for e in range(1, epochs + 1)),
+            "val_acc_last", "val_acc_best", "best_epoch", "train_acc_fit", "train_acc_off", "test_acc_last",
+            "test_acc_best")
+
+
+SWEEPS |= {
+    sweep.name: sweep for sweep in (
+        Sweep(
+            name="tutorials_mlp",
+            title="Tutorials: a 784-64-64-10 Keras MLP with and without dropout 0.2, MNIST 5k",
+            run="utils.chapters.tutorials_offline_sweeps:mlp_run",
+            grid=({"drop_rate": 0.0}, {"drop_rate": 0.2}),
+            seeds=SEEDS_20,
+            metrics=_epoch_metrics(TUTORIAL_MLP["epochs"]),
+            parameters=TUTORIAL_MLP,
+        ),
+        Sweep(
+            name="tutorials_cnn",
+            title="Tutorials: a small Keras CNN with and without dropout 0.5 before its classifier, MNIST 5k",
+            run="utils.chapters.tutorials_offline_sweeps:cnn_run",
+            grid=({"drop_rate": 0.0}, {"drop_rate": 0.5}),
+            seeds=SEEDS_20,
+            metrics=_epoch_metrics(TUTORIAL_CNN["epochs"]),
+            parameters=TUTORIAL_CNN,
+        ),
+        Sweep(
+            name="tutorials_kfold",
+            title="Tutorials: repeated 5-fold cross-validation, baseline against dropout + max-norm, Breast Cancer",
+            run="utils.chapters.tutorials_offline_sweeps:kfold_run",
+            grid=({"config": "baseline", "scaling": "inside folds"},
+                  {"config": "dropout + max-norm", "scaling": "inside folds"},
+                  {"config": "dropout + max-norm", "scaling": "all data"}),
+            seeds=SEEDS_20,
+            metrics=(*(f"fold_acc_{k}" for k in range(1, TUTORIAL_KFOLD["n_splits"] + 1)), "cv_acc"),
+            parameters=TUTORIAL_KFOLD,
+        ),
+    )
+}

@@ -1,5 +1,7 @@
 """Dropout as an ensemble: every sub-network enumerated, exact and Monte-Carlo averages, and the closed forms.
 
+It also reads the stored Fig. 11 analogue (sweep `fig11`): Monte-Carlo averaging against weight scaling over seeds.
+
 Conventions: a *mask* row holds one boolean (or expected value) per droppable unit, True = kept. Functions that
 enumerate or sample masks take the KEEP probability (``keep_prob``, Srivastava et al.'s p); functions that model a
 dropout layer take the book's drop ``rate`` (1 - keep probability). Class probabilities of sub-networks are stacked
@@ -11,10 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from numbers import Real
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 from torch import nn
 
 from utils.checks import check_count, check_probs, check_rate
+from utils.plotting import PALETTE
+from utils.stats import PairedDifference, paired_difference
 
 MAX_ENUMERATED_UNITS = 24  # 2**24 masks of 24 booleans is 400 MB: enumeration stops being sensible here
 
@@ -153,6 +161,103 @@ def monte_carlo_means(log_probs_fn: LogProbsFn, n_units: int, keep_prob: float |
     arithmetic = np.stack([running_probs[k - 1] / k for k in ks])
     geometric = np.stack([_softmax(running_logs[k - 1] / k) for k in ks])
     return arithmetic, geometric
+
+
+def settles_from(ks: Sequence[int], holds: Sequence[bool]) -> int | None:
+    """The smallest k from which `holds` is true at every larger k too, or None when it fails at the last k.
+
+    `holds[i]` says whether a condition holds with ks[i] samples; a condition that flickers on and off counts only
+    from the last time it comes on.
+    Chapter: ensemble
+    """
+    ks = [check_count(k, "every k") for k in ks]
+    holds = [bool(flag) for flag in holds]
+    if not ks or len(ks) != len(holds):
+        raise ValueError(f"need one flag per k and at least one k, got {len(ks)} ks and {len(holds)} flags")
+    start = len(ks)
+    while start > 0 and holds[start - 1]:
+        start -= 1
+    return ks[start] if start < len(ks) else None
+
+
+# --- the stored Fig. 11 analogue: Monte-Carlo averaging against weight scaling over seeds ----------------------------
+
+
+def _check_mc_runs(runs: pd.DataFrame, ks: Sequence[int]) -> list[int]:
+    """The sample counts `ks`, checked against the columns of a stored fig11 table with at least two seeds."""
+    if not isinstance(runs, pd.DataFrame):
+        raise TypeError(f"runs must be a DataFrame (the stored fig11 table), got {type(runs).__name__}")
+    ks = [check_count(k, "every k") for k in ks]
+    if not ks:
+        raise ValueError("ks must name at least one sample count")
+    missing = {"scaling_error", *(f"mc_error_{k}" for k in ks)} - set(runs.columns)
+    if missing:
+        raise ValueError(f"runs lacks the column(s) {sorted(missing)}: pass the stored fig11 table")
+    if len(runs) < 2:
+        raise ValueError(f"a comparison over seeds needs at least two runs, got {len(runs)}")
+    return ks
+
+
+def mc_versus_scaling(runs: pd.DataFrame, ks: Sequence[int], *, level: float = 0.95) -> dict[int, PairedDifference]:
+    """For each k, the paired difference over seeds of test errors, Monte-Carlo average of k minus weight scaling.
+
+    `runs` is the stored fig11 table, one row per seed, with the columns scaling_error and mc_error_<k>. A negative
+    difference means Monte-Carlo averaging made fewer errors.
+    Chapter: ensemble
+    """
+    ks = _check_mc_runs(runs, ks)
+    return {k: paired_difference(runs[f"mc_error_{k}"], runs["scaling_error"], level=level) for k in ks}
+
+
+def _mean_interval(values: pd.Series, level: float) -> tuple[float, float, float]:
+    """The mean of `values` and its t-interval at `level`: the paired interval of the values against 0."""
+    result = paired_difference(values, np.zeros(len(values)), level=level)
+    return result.mean, result.low, result.high
+
+
+def plot_mc_against_scaling(runs: pd.DataFrame, ks: Sequence[int], *, level: float = 0.95) -> Figure:
+    """Fig. 11 from stored runs: test error against k (top) and Monte-Carlo minus weight scaling (bottom).
+
+    Top: the mean test error over seeds of Monte-Carlo averaging with k sub-networks, and of weight scaling as a
+    horizontal line, each with the t-interval of its mean at `level` as a band. Bottom: the paired difference
+    MC(k) - weight scaling over the same seeds, in percentage points, with its interval, and the line at 0.
+    Chapter: ensemble
+    """
+    ks = _check_mc_runs(runs, ks)
+    differences = mc_versus_scaling(runs, ks, level=level)
+    mc = np.array([_mean_interval(runs[f"mc_error_{k}"], level) for k in ks]) * 100
+    scaling_mean, scaling_low, scaling_high = np.array(_mean_interval(runs["scaling_error"], level)) * 100
+    fig, (error_ax, diff_ax) = plt.subplots(2, 1, figsize=(7, 7.6), sharex=True,
+                                            gridspec_kw={"height_ratios": (3, 2)})
+    error_ax.plot(ks, mc[:, 0], marker="o", color=PALETTE[0], label="Monte-Carlo average of k sub-networks")
+    error_ax.fill_between(ks, mc[:, 1], mc[:, 2], color=PALETTE[0], alpha=0.2, linewidth=0)
+    error_ax.axhline(scaling_mean, color="black", linestyle="--", label="weight scaling (one pass)")
+    error_ax.axhspan(scaling_low, scaling_high, color="0.5", alpha=0.2, linewidth=0)
+    error_ax.set(ylabel="test error")
+    error_ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
+    error_ax.legend(loc="upper right")
+    diff = np.array([(d.mean, d.low, d.high) for d in differences.values()]) * 100
+    diff_ax.axhline(0.0, color="black", linestyle="--", linewidth=1)
+    diff_ax.errorbar(ks, diff[:, 0], yerr=(diff[:, 0] - diff[:, 1], diff[:, 2] - diff[:, 0]), marker="o",
+                     color=PALETTE[1], capsize=4, label="Monte-Carlo minus weight scaling, paired over seeds")
+    diff_ax.set(xscale="log", xlabel="sub-networks averaged, k", ylabel="difference (percentage points)")
+    diff_ax.set_xticks(ks, [str(k) for k in ks])
+    diff_ax.legend(loc="upper right")
+    return fig
+
+
+def largest_cdf_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest vertical gap between the empirical CDFs of two samples (the Kolmogorov-Smirnov distance).
+
+    Chapter: ensemble
+    """
+    a, b = np.sort(np.asarray(a, dtype=float).ravel()), np.sort(np.asarray(b, dtype=float).ravel())
+    if a.size == 0 or b.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError(f"need two non-empty samples of finite numbers, got sizes {a.size} and {b.size}")
+    points = np.concatenate([a, b])
+    cdf_a = np.searchsorted(a, points, side="right") / a.size
+    cdf_b = np.searchsorted(b, points, side="right") / b.size
+    return float(np.abs(cdf_a - cdf_b).max())
 
 
 # --- sub-networks of a PyTorch MLP -----------------------------------------------------

@@ -171,6 +171,30 @@ def input_mean_ratios(model: nn.Sequential, x: np.ndarray, *, passes: int = 10) 
     return means[0] / means[1:].mean(axis=0)
 
 
+@torch.no_grad()
+def right_answers(model: nn.Module, x: np.ndarray, labels: np.ndarray, *, eval_mode: bool = True) -> np.ndarray:
+    """Whether `model` classifies each example right: one boolean per example, as `utils.stats.mcnemar` takes them.
+
+    In eval mode by default; with `eval_mode=False`, in the mode the model is in (a training-mode call draws new
+    masks). The model's mode is restored.
+    Chapter: inverted_scaling
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    inputs = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    labels = np.asarray(labels)
+    if labels.shape != (len(inputs),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be {len(inputs)} integer classes, one per example, got {labels.dtype} of "
+                         f"shape {labels.shape}")
+    was_training = model.training
+    try:
+        if eval_mode:
+            model.eval()
+        return model(inputs).argmax(dim=1).numpy() == labels
+    finally:
+        model.train(was_training)
+
+
 def _check_sequential(model: nn.Module) -> list[nn.Module]:
     """Return the layers of `model` if it is an nn.Sequential; raise TypeError otherwise."""
     if not isinstance(model, nn.Sequential):

@@ -121,6 +121,16 @@ def _entropy(p: np.ndarray) -> np.ndarray:
     return 0.0 - np.sum(p * np.log(np.where(p > 0, p, 1.0)), axis=-1)  # 0.0 - ...: +0.0, never -0.0
 
 
+def entropy(probs: np.ndarray) -> np.ndarray:
+    """Entropy (nats) of each probability vector of `probs`, shape (examples, classes), per example.
+
+    Applied to the eval-mode softmax (`eval_predict`) it is the plain network's own uncertainty: the baseline that
+    the Monte-Carlo measures have to beat.
+    Chapter: mc_dropout
+    """
+    return _entropy(check_probs(probs, ndim=2))
+
+
 def predictive_mean(probs: np.ndarray) -> np.ndarray:
     """The MC prediction: the softmax outputs averaged over the passes, shape (examples, classes).
 
@@ -183,3 +193,92 @@ def rotate_images(x: np.ndarray, angle: float, image_shape: tuple[int, int] = (2
     images = x.reshape(len(x), height, width)
     rotated = ndimage.rotate(images, float(angle), axes=(2, 1), reshape=False, order=1, mode="constant", cval=0.0)
     return np.clip(rotated, 0.0, 1.0).reshape(len(x), -1).astype(np.float32)
+
+
+def _labels(labels: np.ndarray, n: int, n_classes: int) -> np.ndarray:
+    """`labels` as a 1-D integer array of n classes in [0, n_classes), or a clear error."""
+    labels = np.asarray(labels)
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be {n} integer classes, one per example, got {labels.dtype} of shape "
+                         f"{labels.shape}")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes}), got values from {labels.min()} to {labels.max()}")
+    return labels
+
+
+def prediction_scores(probs: np.ndarray, eval_probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy and cross-entropy of the MC mean, of the eval-mode prediction and of one pass, and their agreement.
+
+    `probs` holds the passes, shape (passes, examples, classes), as `mc_predict` returns them; `eval_probs` the
+    eval-mode softmax, shape (examples, classes), as `eval_predict` returns it; `labels` the true classes. The keys
+    are 'MC accuracy', 'eval accuracy', 'one-pass accuracy' (the first pass alone), 'MC cross-entropy', 'eval
+    cross-entropy' (mean negative log-probability of the true class, in nats, a probability below 1e-12 counting as
+    1e-12) and 'agreement' (the share of examples on which the MC mean and eval mode predict the same class).
+    Chapter: mc_dropout
+    """
+    probs, eval_probs = check_probs(probs, ndim=3), check_probs(eval_probs, ndim=2)
+    if probs.shape[1:] != eval_probs.shape:
+        raise ValueError(f"probs {probs.shape} and eval_probs {eval_probs.shape} must describe the same examples "
+                         "and classes")
+    labels = _labels(labels, *eval_probs.shape)
+    mean, rows = probs.mean(axis=0), np.arange(len(labels))
+
+    def cross_entropy(p: np.ndarray) -> float:
+        return float(-np.mean(np.log(np.maximum(p[rows, labels], 1e-12))))
+
+    return {"MC accuracy": float(np.mean(mean.argmax(1) == labels)),
+            "eval accuracy": float(np.mean(eval_probs.argmax(1) == labels)),
+            "one-pass accuracy": float(np.mean(probs[0].argmax(1) == labels)),
+            "MC cross-entropy": cross_entropy(mean), "eval cross-entropy": cross_entropy(eval_probs),
+            "agreement": float(np.mean(mean.argmax(1) == eval_probs.argmax(1)))}
+
+
+# The uncertainty scores that rotation_sweep compares: the plain network's own, and the two Monte-Carlo ones.
+UNCERTAINTY_SCORES: tuple[str, ...] = ("eval entropy", "entropy", "mutual information")
+
+
+def rotation_sweep(model: nn.Module, x: np.ndarray, labels: np.ndarray, angles: np.ndarray, *, passes: int = 50,
+                   seed: int = 0, quantile: float = 0.95) -> dict[str, np.ndarray]:
+    """Rotate the digits by each angle and measure the MC prediction and the eval-mode network on them, per angle.
+
+    Returns arrays over the angles, keyed 'angle', 'accuracy' (of the MC mean of `passes` passes), 'eval accuracy',
+    the mean over the digits of each score in UNCERTAINTY_SCORES ('eval entropy': the eval-mode softmax's; 'entropy'
+    and 'mutual information': the MC passes'), 'flagged by <score>' (the share of digits whose score exceeds the
+    alarm threshold, its `quantile` quantile on the upright digits) and 'low-spread errors' (the share that the MC
+    mean gets wrong while their mutual information does not exceed its threshold). The first angle must be 0, as the
+    thresholds come from it: every score flags the same share of the upright digits, about 1 - quantile. Angle i
+    draws its masks from seed + i.
+    Chapter: mc_dropout
+    """
+    angles = np.asarray(angles, dtype=np.float64)
+    if angles.ndim != 1 or len(angles) == 0 or angles[0] != 0:
+        raise ValueError(f"angles must be a 1-D array of degrees starting at 0 (the upright digits set the alarm "
+                         f"thresholds), got {angles!r}")
+    if isinstance(quantile, bool) or not isinstance(quantile, Real) or not 0 < quantile < 1:
+        raise ValueError(f"quantile must be a number strictly between 0 and 1 (e.g. 0.95), got {quantile!r}")
+    passes = check_count(passes, "passes")
+    seed = check_seed(seed)
+    check_seed(seed + len(angles) - 1)
+    x = np.asarray(x, dtype=np.float32)
+    rows: list[dict[str, float]] = []
+    thresholds: dict[str, float] = {}
+    for index, angle in enumerate(angles):
+        rotated = rotate_images(x, float(angle))
+        probs = mc_predict(model, rotated, passes, seed=seed + index)
+        eval_probs = eval_predict(model, rotated)
+        if index == 0:
+            labels = _labels(labels, len(x), eval_probs.shape[1])
+        spread = spread_measures(probs)
+        scores = {"eval entropy": _entropy(eval_probs), "entropy": spread["entropy"],
+                  "mutual information": spread["mutual information"]}
+        if index == 0:
+            thresholds = {name: float(np.quantile(values, quantile)) for name, values in scores.items()}
+        wrong = probs.mean(axis=0).argmax(1) != labels
+        quiet = scores["mutual information"] <= thresholds["mutual information"]
+        rows.append({"angle": float(angle), "accuracy": 1.0 - float(wrong.mean()),
+                     "eval accuracy": float(np.mean(eval_probs.argmax(1) == labels))}
+                    | {name: float(values.mean()) for name, values in scores.items()}
+                    | {f"flagged by {name}": float(np.mean(values > thresholds[name]))
+                       for name, values in scores.items()}
+                    | {"low-spread errors": float(np.mean(wrong & quiet))})
+    return {key: np.array([row[key] for row in rows]) for key in rows[0]}

@@ -393,6 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print(describe(sweeps))
         return 0
+    if args.smoke and args.scale == "laptop":
+        print("error: --smoke checks the paper scale's code path (--scale paper --smoke); at the laptop scale, "
+              "--verify re-runs a stored row of each sweep", file=sys.stderr)
+        return 2
     if args.smoke:
         _set_threads(1)
         for name, metrics in smoke(sweeps).items():

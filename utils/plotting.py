@@ -104,7 +104,9 @@ def plot_runs(
     ylabel: str = "",
     title: str | None = None,
 ) -> Axes:
-    """Plot several runs on one axis; a 2-D (seeds, epochs) entry is drawn as its mean with a ±1 std band.
+    """Plot several runs on one axis; a 2-D (seeds, epochs) entry is drawn as its mean with a ±1 sd band.
+
+    The band is one sample standard deviation over the seeds (ddof=1).
 
     Chapters: overfitting, numpy_dropout, tutorials_offline
     """
@@ -118,7 +120,7 @@ def plot_runs(
         mean = curves.mean(axis=0)
         ax.plot(epochs, mean, color=color, label=label)
         if len(curves) > 1:
-            std = curves.std(axis=0)
+            std = curves.std(axis=0, ddof=1)
             ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -144,7 +144,7 @@ def differences(name: str) -> pd.DataFrame:
 
     Rows are PAPER_SETTINGS' keys; "not stated" marks what the paper does not say. A setting in which the three
     agree is kept, so that the table is the whole configuration, not only its differences.
-    Chapters: paper_mnist, paper_rate, paper_data_size
+    Chapters: paper_mnist, paper_rate, paper_data_size, ensemble
     """
     if name not in SWEEPS:
         raise ValueError(f"no stored sweep {name!r}; the sweeps are {sorted(SWEEPS)}")

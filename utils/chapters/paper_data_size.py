@@ -123,11 +123,12 @@ def _mean_sd_text(values: np.ndarray) -> str:
 def _error_columns(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Both methods' `metric` per size of checked runs, as 'mean ± sd' in percent."""
     n = runs["seed"].nunique()
-    return pd.DataFrame({
-        f"{method}, % (mean ± sd, {n} seeds)": {int(size): _mean_sd_text(table[size].to_numpy())
-                                                 for size in table.columns}
-        for method in METHODS for table in [_matrix(runs, method, metric)]
-    }).rename_axis("training examples")
+    columns = {}
+    for method in METHODS:
+        table = _matrix(runs, method, metric)
+        columns[f"{method}, % (mean ± sd, {n} seeds)"] = {int(size): _mean_sd_text(table[size].to_numpy())
+                                                           for size in table.columns}
+    return pd.DataFrame(columns).rename_axis("training examples")
 
 
 def error_table(runs: pd.DataFrame, metric: str = "train_error") -> pd.DataFrame:
@@ -218,7 +219,11 @@ def shape(runs: pd.DataFrame, metric: str = "test_error") -> Shape:
 
     Chapter: paper_data_size
     """
-    runs, metric = _check_runs(runs), _check_metric(metric)
+    return _shape(_check_runs(runs), _check_metric(metric))
+
+
+def _shape(runs: pd.DataFrame, metric: str) -> Shape:
+    """`shape` for checked arguments."""
     plain, dropout = (_matrix(runs, method, metric) for method in METHODS)
     per_seed = plain - dropout  # seeds x sizes: each seed's gain at each size
     sizes = [int(size) for size in per_seed.columns]
@@ -280,7 +285,7 @@ def compare_with_paper(tables: Mapping[str, pd.DataFrame], metric: str = "test_e
     tables, metric = _checked_tables(tables), _check_metric(metric)
     columns = {}
     for title, runs in tables.items():
-        found, peaked = _gains(runs, metric), shape(runs, metric)
+        found, peaked = _gains(runs, metric), _shape(runs, metric)
         smallest = list(found.items())[:2]
         columns[title] = {
             "no improvement on the two smallest sizes": "; ".join(

@@ -30,3 +30,9 @@ def test_failures_name_the_cell_the_error_and_the_failing_line():
                                            traceback=["\x1b[0;31m---->  3\x1b[0m assert x > 1"])]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), cell])
     assert failures(notebook) == ["cell 1: AssertionError:  ---->  3 assert x > 1"]
+
+
+def test_cells_that_raise_on_purpose_are_not_failures():
+    cell = nbformat.v4.new_code_cell("raise ValueError('shown')", metadata={"tags": ["raises-exception"]})
+    cell.outputs = [nbformat.v4.new_output("error", ename="ValueError", evalue="shown", traceback=[])]
+    assert failures(nbformat.v4.new_notebook(cells=[cell])) == []

@@ -61,10 +61,13 @@ def shifted(notebook: nbformat.NotebookNode, shift: int) -> tuple[nbformat.Noteb
 
 
 def failures(notebook: nbformat.NotebookNode) -> list[str]:
-    """One line per code cell of an executed notebook that raised: its index, the error and the failing line."""
+    """One line per code cell of an executed notebook that raised: its index, the error and the failing line.
+
+    Cells tagged `raises-exception` (a chapter showing an error on purpose) are left out.
+    """
     found = []
     for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code":
+        if cell.cell_type != "code" or "raises-exception" in cell.get("metadata", {}).get("tags", []):
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":

@@ -151,8 +151,11 @@ def differences(name: str) -> pd.DataFrame:
     laptop = _describe(SWEEPS[name], 4_000 if SWEEPS[name].parameters.get("dataset") == "mnist5k" else 50_000)
     paper_sweep = PAPER_SWEEPS.get(name) or PAPER_SWEEPS.get(name.split("_")[0])
     paper_scale = _describe(paper_sweep, 54_000) if paper_sweep else dict.fromkeys(laptop, "–")
+    paper = {key: value or "not stated" for key, value in PAPER_SETTINGS.items()}
+    if "rate" in SWEEPS[name].setting_names:
+        paper["drop rate, hidden"] = "the swept rate (Fig. 9)"
     return pd.DataFrame({
         "this page": laptop,
-        "paper scale (GPU, `--scale paper`)": paper_scale,
-        "the paper": {key: value or "not stated" for key, value in PAPER_SETTINGS.items()},
+        "paper scale (on a GPU)": paper_scale,
+        "the paper": paper,
     }).rename_axis("setting")

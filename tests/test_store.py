@@ -55,6 +55,15 @@ def test_a_sweep_is_stored_as_one_row_per_run_with_its_provenance(results):
     assert "numpy" in info["versions"] and "python" in info["versions"]
 
 
+def test_a_temporary_file_left_by_a_killed_writer_is_removed_by_the_next_build(results):
+    sweep = toy()
+    experiments.build([sweep], workers=1, quiet=True)
+    leftover = results / ".toy.csv.abc123.tmp"
+    leftover.write_text("x,seed\n1,")  # what a runner killed inside write_atomic leaves
+    experiments.build([sweep], workers=1, quiet=True)
+    assert not leftover.exists() and len(load_results(sweep)) == 6
+
+
 def test_a_second_build_runs_only_what_is_missing(results):
     sweep = toy()
     experiments.build([sweep], workers=1, quiet=True)

@@ -223,6 +223,9 @@ def build(sweeps: Sequence[Sweep], *, workers: int | None = None, quiet: bool = 
     tables: dict[str, _Table] = {}
     todo: list[tuple[str, Mapping[str, Any], int]] = []
     for name, sweep in by_name.items():
+        for path in (table_path(sweep), provenance_path(sweep)):  # left by a runner killed while writing
+            for temporary in path.parent.glob(f".{path.name}.*.tmp"):
+                temporary.unlink(missing_ok=True)
         rows, earlier, reason = stored_rows(sweep)
         if reason and not quiet:
             print(f"{name}: stored rows dropped ({reason}); running all {len(sweep.grid) * len(sweep.seeds)} runs",

@@ -71,6 +71,11 @@ _INSPECT = """async () => {
     math_errors: document.querySelectorAll("mjx-merror").length,
     text: text.textContent,
     links: Array.from(document.querySelectorAll("a[href]"), a => a.href),
+    // code, output and table blocks wider than the text column (wide display maths may scroll)
+    overflowing: Array.from(document.querySelectorAll("main pre, main div.cell_output, main table"))
+                      .filter(el => !el.closest("div.math, mjx-container") && el.scrollWidth > el.clientWidth + 1)
+                      .map(el => ({tag: el.tagName.toLowerCase(), by: el.scrollWidth - el.clientWidth,
+                                   text: el.textContent.trim().slice(0, 80)})),
   };
 }"""
 
@@ -181,7 +186,7 @@ def visits(browser, base_url) -> dict[str, Visit]:
             except PlaywrightError as error:  # one broken page fails its own tests, not every page's
                 visits[entry] = Visit(entry, base_url + entry + ".html", console_errors=[f"could not load: {error}"],
                                       found={"images": [], "math": 0, "untypeset": 0, "typeset": 0, "math_errors": 0,
-                                             "text": "", "links": []})
+                                             "text": "", "links": [], "overflowing": []})
         return visits
     finally:
         context.close()
@@ -192,6 +197,15 @@ def test_page_loads_without_console_errors(visits, entry):
     visit = visits[entry]
     assert not visit.console_errors, f"{entry}: console errors:\n" + "\n".join(visit.console_errors)
     assert not visit.failed, f"{entry}: failed requests:\n" + "\n".join(visit.failed)
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_no_code_output_or_table_block_overflows_the_text_column(visits, entry):
+    overflowing = visits[entry].found["overflowing"]
+    assert not overflowing, (
+        f"{entry}: {len(overflowing)} block(s) wider than the text column at {VIEWPORT['width']} px, cut off or "
+        "scrolling for the reader: " + "; ".join(f"<{b['tag']}> by {b['by']} px: {b['text']!r}"
+                                                  for b in overflowing[:5]))
 
 
 @pytest.mark.parametrize("entry", ENTRIES)

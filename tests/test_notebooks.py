@@ -51,15 +51,17 @@ def test_notebook_uses_the_environment_kernel(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_exercise_answer_cells_are_tagged_solution(path):
-    """Code after a chapter's "## Exercises" heading works out answers, so a build without solutions must drop it."""
+    """Code after a chapter's "## Exercises" heading either works out answers (tagged `solution`: a build without
+    solutions drops it, and tests/test_reader_pages.py keeps it out of view) or shows what a question needs (tagged
+    `exercise`: the data or the code the reader starts from)."""
     notebook = nbformat.read(path, as_version=4)
     headings = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "markdown"
                 and any(line.strip() == "## Exercises" for line in cell.source.splitlines())]
     if not headings:
         return
     untagged = [i for i, cell in enumerate(notebook.cells) if i > headings[0] and cell.cell_type == "code"
-                and "solution" not in cell.metadata.get("tags", [])]
-    assert not untagged, f"cells {untagged} follow the Exercises heading but are not tagged solution"
+                and not {"solution", "exercise"} & set(cell.metadata.get("tags", []))]
+    assert not untagged, f"cells {untagged} follow the Exercises heading but are tagged neither solution nor exercise"
 
 
 def _one_core() -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tools.exercise_list import META
 from tools.toc import ROOT, toc_entries, toc_notebooks
 from utils.pages import TEXT_COLUMN
 
@@ -96,6 +97,21 @@ def test_solution_code_is_hidden_and_solutions_are_collapsed(path):
                 if not re.search(r"^:class:.*\bdropdown\b", match.group(3), re.M):
                     problems.append(f"cell {index}: a solution that is not collapsed (add ':class: dropdown')")
     assert not problems, "; ".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_every_exercise_opens_with_its_kind_difficulty_time_and_hardware(path):
+    missing = []
+    for index, cell in _cells(path):
+        if cell.cell_type != "markdown":
+            continue
+        for match in re.finditer(r"^(`{3,}|:{3,})\{exercise(-start)?\}[^\n]*\n((?::[^\n]*\n)*)\s*([^\n]*)", cell.source,
+                                 re.M):
+            first = match.group(4).strip()
+            if not (first.startswith("*") and first.endswith("*") and META.fullmatch(first.strip("*"))):
+                missing.append(f"cell {index}: {first[:60]!r}")
+    assert not missing, ("exercises whose body does not open with a line like '*Code · ★★☆ · 20 min · laptop CPU*' "
+                         f"(kind: Pen and paper, Code or Experiment): {missing}")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)

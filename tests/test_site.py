@@ -222,7 +222,8 @@ def test_pages_workflow_builds_with_the_readme_command_and_deploys():
 _MINI_BOOK = {
     "conf.py": 'extensions = ["sphinx_exercise", "tools.exercise_list"]\nnumfig = True\n',
     "index.rst": "Book\n====\n\n.. toctree::\n   :numbered:\n\n   b\n   a\n   list\n",
-    "a.rst": ("Chapter A\n=========\n\n.. exercise:: Sum of :math:`x^2`\n   :label: ex-a-1\n\n   Do it.\n\n"
+    "a.rst": ("Chapter A\n=========\n\n.. exercise:: Sum of :math:`x^2`\n   :label: ex-a-1\n\n"
+              "   *Pen and paper · ★☆☆ · 5 min · no computer*\n\n   Do it.\n\n"
               ".. exercise:: Hidden\n   :label: ex-a-hidden\n   :hidden:\n\n   Hidden.\n\n"
               ".. exercise:: Unnumbered\n   :label: ex-a-plain\n   :nonumber:\n\n   No number.\n"),
     "b.rst": "Chapter B\n=========\n\n.. exercise::\n   :label: ex-b-1\n\n   Untitled.\n",
@@ -231,7 +232,8 @@ _MINI_BOOK = {
 
 
 def test_exercise_list_extension_on_a_small_book(tmp_path):
-    """Reading order (not file order), numbers, maths kept in titles, hidden exercises left out, MathJax loaded."""
+    """Reading order (not file order), numbers, maths kept in titles, meta lines shown, hidden exercises left out,
+    MathJax loaded."""
     from sphinx.application import Sphinx
 
     for name, text in _MINI_BOOK.items():
@@ -244,3 +246,4 @@ def test_exercise_list_extension_on_a_small_book(tmp_path):
     assert re.findall(r'href="([^"]+#[^"]+)"', listing) == ["b.html#ex-b-1", "a.html#ex-a-1", "a.html#ex-a-plain"]
     assert ">Exercise 1.1</a>" in listing and "Exercise 2.1: Sum of" in listing and ">Exercise: Unnumbered" in listing
     assert r"\(x^2\)" in listing and "mathjax" in html.lower()
+    assert listing.count('class="exercise-meta"') == 1 and "Pen and paper · ★☆☆ · 5 min · no computer" in listing

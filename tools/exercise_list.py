@@ -2,7 +2,9 @@
 
 The list is made when pages are written, from the exercises sphinx-exercise recorded while reading every page, so
 it cannot go stale: a new, renamed or removed exercise changes the list on the next build. Each entry links to its
-exercise and shows its number and title as the chapter shows them. Use it in a page of the book:
+exercise and shows its number and title as the chapter shows them, then what the exercise asks of the reader: its
+kind, difficulty, time and hardware, from the meta line that opens every exercise's body (`META`), e.g.
+`*Code · ★★☆ · 20 min · laptop CPU*`. Use it in a page of the book:
 
     ```{exercise-list}
     ```
@@ -10,6 +12,7 @@ exercise and shows its number and title as the chapter shows them. Use it in a p
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from docutils import nodes
@@ -18,6 +21,10 @@ from sphinx.environment import BuildEnvironment
 from sphinx.util.docutils import SphinxDirective
 
 _PAGES_ATTR = "exercise_list_pages"  # the set of docnames that hold the directive
+KINDS = ("Pen and paper", "Code", "Experiment")
+# The line that opens every exercise's body: kind · difficulty (one to three stars of three) · time · hardware.
+META = re.compile(r"(?P<kind>" + "|".join(KINDS) + r") · (?P<stars>★☆☆|★★☆|★★★) · "
+                  r"(?P<time>\d+(?:–\d+)? min) · (?P<hardware>[^·*\n]+)")
 
 
 class exercise_list(nodes.General, nodes.Element):
@@ -76,8 +83,28 @@ def _title_of(node: nodes.Element) -> list[nodes.Node]:
     return []
 
 
+def _meta_of(node: nodes.Element) -> str:
+    """Return the exercise's meta line (kind · difficulty · time · hardware), or "" when its body has none."""
+    for paragraph in node.findall(nodes.paragraph):
+        if any("title" in type(parent).__name__ for parent in _ancestors(paragraph)):
+            continue
+        match = META.fullmatch(paragraph.astext().strip())
+        return match.group(0) if match else ""
+    return ""
+
+
+def _ancestors(node: nodes.Node) -> list[nodes.Node]:
+    """The node's parents, nearest first."""
+    found = []
+    while node.parent is not None:
+        node = node.parent
+        found.append(node)
+    return found
+
+
 def exercises_by_page(env: BuildEnvironment) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Return [(docname, [exercise, ...]), ...] in reading order; each exercise is a dict: label, number, title."""
+    """Return [(docname, [exercise, ...]), ...] in reading order; each exercise is a dict: label, number, title,
+    meta (its kind · difficulty · time · hardware line, or "")."""
     registry = getattr(env, "sphinx_exercise_registry", {})
     order = getattr(env, "sphinx_exercise_node_order", {})
     found: list[tuple[str, list[dict[str, Any]]]] = []
@@ -90,7 +117,7 @@ def exercises_by_page(env: BuildEnvironment) -> list[tuple[str, list[dict[str, A
                 continue
             number = env.toc_fignumbers.get(docname, {}).get("exercise", {}).get(label)
             exercises.append({"label": label, "number": ".".join(map(str, number)) if number else "",
-                              "title": _title_of(record["node"])})
+                              "title": _title_of(record["node"]), "meta": _meta_of(record["node"])})
         if exercises:
             found.append((docname, exercises))
     return found
@@ -103,7 +130,10 @@ def _entry(app: Sphinx, fromdocname: str, docname: str, exercise: dict[str, Any]
     name = f"Exercise {exercise['number']}" if exercise["number"] else "Exercise"
     reference += nodes.Text(name + (": " if exercise["title"] else ""))
     reference.extend(exercise["title"])
-    return nodes.list_item("", nodes.paragraph("", "", reference))
+    paragraph = nodes.paragraph("", "", reference)
+    if exercise["meta"]:
+        paragraph += [nodes.Text(" — "), nodes.emphasis("", exercise["meta"], classes=["exercise-meta"])]
+    return nodes.list_item("", paragraph)
 
 
 def resolve_exercise_lists(app: Sphinx, doctree: nodes.document, fromdocname: str) -> None:

@@ -20,9 +20,10 @@ from utils.pages import TEXT_COLUMN
 
 NOTEBOOKS = toc_notebooks()
 # A path of the machine that ran the code: home, root, temporary and working folders, a virtual environment, an
-# installed package's folder, an IPython kernel's file. None of these means anything to a reader.
+# installed package's folder, an IPython kernel's file. (A relative `.venv/bin/python` in a command is advice, not a
+# path of this machine.) None of these means anything to a reader.
 MACHINE_PATH = re.compile(r"(?<![\w.])/(home|root|tmp|work|Users|private/var)/|[A-Z]:\\Users\\|site-packages|"
-                          r"\.venv[/\\]|ipykernel_\d+|/var/folders/")
+                          r"(?<=\w)/\.venv[/\\]|ipykernel_\d+|/var/folders/")
 # The repository's own process, which a reader page never speaks of.
 PROCESS = re.compile(r"\b(issue|pull request|PR) ?#?\d+|\bnbval\b|\bpytest\b|\bthe test suite\b", re.I)
 HIDDEN = {"remove-cell", "remove-output"}
@@ -125,12 +126,15 @@ def test_the_checks_catch_what_they_look_for():
     assert MACHINE_PATH.search("File /home/ada/book/.venv/lib/python3.12/site-packages/torch/x.py")
     assert MACHINE_PATH.search("/tmp/ipykernel_123/456.py") and MACHINE_PATH.search(r"C:\Users\ada\book")
     assert not MACHINE_PATH.search("data/results/fig11.csv") and not MACHINE_PATH.search("1/work/3")
+    assert not MACHINE_PATH.search("run .venv/bin/python -m tools.experiments")
+    assert not MACHINE_PATH.search("source ../.venv/bin/activate") and MACHINE_PATH.search("/opt/book/.venv/lib")
     assert PROCESS.search("see issue 8 of the repository") and PROCESS.search("nbval re-runs it")
     assert not PROCESS.search("this issue of overfitting")
 
 
 class _Figures(HTMLParser):
-    """Count the images inside <main> and those that sit in a <figure> with a <figcaption>."""
+    """Count the images of the page's article (not the header's launch-button logos) and those that sit in a
+    <figure> with a <figcaption>."""
 
     def __init__(self):
         super().__init__()
@@ -140,7 +144,7 @@ class _Figures(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         if tag in ("img", "br", "hr", "meta", "link", "input", "source"):
-            if tag == "img" and "main" in self.stack:
+            if tag == "img" and "article" in self.stack:
                 if "figure" in self.stack:
                     self.figures[-1]["images"].append(dict(attrs).get("src", ""))
                 else:

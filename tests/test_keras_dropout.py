@@ -222,3 +222,80 @@ def test_float64_layer_keeps_float64():
     np.testing.assert_allclose(np.asarray(out), x * mask * 2.0, rtol=1e-15)
     drawn = KerasDropout(0.5, seed=1, dtype="float64")(x, training=True)
     assert keras.backend.standardize_dtype(drawn.dtype) == "float64"
+
+
+# The Keras 3 behaviours the chapter teaches and asserts; a Keras upgrade that changes one fails here first.
+
+
+def _small_data(n=64):
+    rng = np.random.default_rng(8)
+    x = rng.normal(2.0, 1.5, size=(n, 6)).astype(np.float32)
+    return x, (x[:, 0] > 2).astype(int)
+
+
+def test_fit_overrides_a_training_value_recorded_in_a_functional_model():
+    inputs = keras.Input((1000,))
+    always_on = keras.Model(inputs, keras.layers.Dropout(0.5, seed=1)(inputs, training=True))
+    ones = _ones((1, 1000))
+    assert (np.asarray(always_on(ones)) == 0).any()  # a plain call uses the recorded value
+    assert not (always_on.predict(ones, verbose=0) == 0).any()  # predict states its own mode
+
+
+@pytest.mark.parametrize("freeze, statistics_move", [("nothing", True), ("base", False), ("batch norm", False)])
+def test_batch_norm_statistics_under_training_false_during_fine_tuning(freeze, statistics_move):
+    x, y = _small_data()
+    base = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4), keras.layers.BatchNormalization(name="bn")])
+    base.trainable = freeze != "base"
+    if freeze == "batch norm":
+        base.get_layer("bn").trainable = False
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(base(inputs, training=False)))
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+    before = base.get_layer("bn").moving_mean.numpy().copy()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert (not np.array_equal(before, base.get_layer("bn").moving_mean.numpy())) is statistics_move
+
+
+class _Dropping(keras.Model):
+    def __init__(self, style: str) -> None:
+        super().__init__()
+        self.style = style
+        self.dropout = keras.layers.Dropout(0.5, seed=3)
+
+    def call(self, x, training=None):
+        if self.style == "passed on":
+            return self.dropout(x, training=training)
+        if self.style == "left out":
+            return self.dropout(x)
+        return self._helper(x)
+
+    def _helper(self, x, training=False):
+        return self.dropout(x, training=training)
+
+
+@pytest.mark.parametrize("style, on_in_training", [("passed on", True), ("left out", True), ("helper", False)])
+def test_subclassed_model_mode_reaches_its_layers(style, on_in_training):
+    model = _Dropping(style)
+    ones = _ones((4, 100))
+    assert bool((np.asarray(model(ones, training=True)) == 0).any()) is on_in_training
+    assert not (np.asarray(model(ones, training=False)) == 0).any()
+
+
+def test_a_compiled_model_inside_a_custom_layer_adds_a_second_loss_metric():
+    class Holder(keras.layers.Layer):
+        def __init__(self, inner, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = inner
+
+        def call(self, inputs):
+            return self.inner(inputs)
+
+    x, y = _small_data()
+    inner = keras.Sequential([keras.Input((6,)), keras.layers.Dense(2, activation="softmax")])
+    inner.compile(loss="sparse_categorical_crossentropy")
+    inputs = keras.Input((6,))
+    outer = keras.Model(inputs, Holder(inner)(inputs))
+    outer.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    reported = outer.fit(x, y, batch_size=len(x), epochs=1, verbose=0).history["loss"][0]
+    assert [metric.name for metric in outer.metrics].count("loss") == 2
+    assert reported == 0.0 and float(outer.metrics[0].result()) > 0.1

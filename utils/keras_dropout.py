@@ -67,6 +67,9 @@ class KerasDropout(keras.layers.Layer):
     per input axis, None for the input's size, 1 to share one mask value along that axis. `seed` seeds the layer's
     own `keras.random.SeedGenerator`. A `keep_mask` passed to `call` (boolean, True = keep, the input's rank, each
     size 1 or the input's) replaces the random draw. A rate of 1, which Keras's own layer accepts, is rejected.
+    On the TensorFlow backend, a layer and a `keras.layers.Dropout` with the same seed draw the same masks, call
+    after call; given a mask, the forward pass and the input gradient equal those of the NumPy layer
+    `utils.dropout.Dropout` (both checked in tests/test_keras_dropout.py, which three_frameworks relies on).
     Chapters: keras_dropout, three_frameworks
     """
 

@@ -1,16 +1,27 @@
-"""NumPy, Keras and PyTorch dropout agree: same mask in, same outputs and input gradients out."""
+"""NumPy, Keras and PyTorch dropout agree: same mask in, same outputs and input gradients out.
+
+The first tests hold the book's three dropout layers to one another, shape by shape and dtype by dtype (the
+chapter itself only uses the frameworks' own layers); the last ones check the chapter's porting helpers.
+"""
 
 import numpy as np
 import pytest
 
 from utils.chapters.three_frameworks import (
+    PORT_RTOL,
     RTOL,
     Result,
     agreement_table,
+    assert_agree,
     builtin_masks,
+    keras_forward,
+    keras_to_torch,
+    largest_gap,
     max_relative_gap,
+    numpy_forward,
     run_all,
     run_numpy,
+    torch_forward,
 )
 
 SHAPES = [(7,), (16, 33), (2, 3, 5, 4)]
@@ -85,3 +96,73 @@ def test_bad_cases_are_rejected():
         builtin_masks(np.zeros((3, 3), np.float32), 0.5, np.ones((3, 3), np.float32))
     with pytest.raises(ValueError, match="not among"):
         agreement_table({"NumPy": Result(x, x)}, reference="JAX")
+
+
+# The porting helpers of the chapter: a Keras MLP copied into PyTorch and NumPy.
+
+
+def _models(rate: float, sizes=(6, 5, 5, 3)):
+    """A Keras and a PyTorch MLP of the chapter's layout (ReLU layers, each with dropout, then logits)."""
+    import keras
+    from torch import nn
+
+    n_in, *hidden, n_out = sizes
+    keras_layers, torch_layers, previous = [keras.Input((n_in,))], [], n_in
+    for width in hidden:
+        keras_layers += [keras.layers.Dense(width, activation="relu"), keras.layers.Dropout(rate)]
+        torch_layers += [nn.Linear(previous, width), nn.ReLU(), nn.Dropout(rate)]
+        previous = width
+    keras_layers.append(keras.layers.Dense(n_out))
+    torch_layers.append(nn.Linear(previous, n_out))
+    return keras.Sequential(keras_layers), nn.Sequential(*torch_layers)
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.5])
+def test_a_ported_mlp_agrees_in_inference_and_with_shared_masks(rate):
+    keras_model, torch_model = _models(rate)
+    keras_to_torch(keras_model, torch_model)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((17, 6)).astype(np.float32)
+    weights = keras_model.get_weights()
+    reference = keras_forward(keras_model, x)
+    assert_agree(torch_forward(torch_model, x), reference)
+    assert_agree(numpy_forward(weights, x, rate), reference)
+    masks = [rng.random((17, 5)) >= rate for _ in range(2)]
+    trained = keras_forward(keras_model, x, masks)
+    assert_agree(torch_forward(torch_model, x, masks), trained)
+    assert_agree(numpy_forward(weights, x, rate, masks), trained)
+    # the NumPy copy is pinned to the formula, not only to the other two
+    (k1, b1, k2, b2, k3, b3) = weights
+    h = np.maximum(x @ k1 + b1, 0) * masks[0] / (1 - rate)
+    h = np.maximum(h @ k2 + b2, 0) * masks[1] / (1 - rate)
+    assert_agree(trained, h @ k3 + b3)
+
+
+def test_forgetting_the_transpose_fails_loudly_or_silently():
+    keras_model, torch_model = _models(0.3)
+    with pytest.raises(RuntimeError):  # the first layer is 6 -> 5: shapes do not fit
+        keras_to_torch(keras_model, torch_model, transpose=False)
+    square_keras, square_torch = _models(0.3, sizes=(4, 4, 4, 4))
+    keras_to_torch(square_keras, square_torch, transpose=False)  # no error
+    x = np.random.default_rng(0).standard_normal((9, 4)).astype(np.float32)
+    with pytest.raises(AssertionError, match="differ"):
+        assert_agree(torch_forward(square_torch, x), keras_forward(square_keras, x))
+
+
+def test_the_copy_needs_matching_layers():
+    keras_model, _ = _models(0.3)
+    _, other = _models(0.3, sizes=(6, 5, 3))
+    with pytest.raises(ValueError, match="Dense"):
+        keras_to_torch(keras_model, other)
+
+
+def test_assert_agree_states_its_tolerance_in_one_line():
+    a = np.ones(10, np.float32)
+    assert_agree(a * (1 + PORT_RTOL / 2), a)
+    with pytest.raises(AssertionError) as caught:
+        assert_agree(a * (1 + 10 * PORT_RTOL), a, "logits")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("logits differ: 10 of 10")
+    with pytest.raises(AssertionError, match="shapes"):
+        assert_agree(a[:3], a)
+    assert largest_gap(a * 1.5, a) == pytest.approx(0.5)

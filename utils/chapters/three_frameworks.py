@@ -1,20 +1,30 @@
-"""One dropout, three frameworks: run the same mask through NumPy, Keras and PyTorch and compare the results.
+"""Porting a model with dropout between NumPy, Keras and PyTorch, and checking the port.
 
-Each runner takes an input `x`, a drop rate, a boolean keep-mask (True = keep) and the gradient `grad_out` of a loss
-with respect to the layer's output, and returns the layer's output and the gradient with respect to its input, both
-as NumPy arrays of `x`'s dtype. The custom layers take the mask directly; the frameworks' own layers draw their
-masks themselves, so `builtin_masks` runs them once and reads each mask back from which outputs are zero.
+The chapter's helpers: `keras_to_torch` copies a Keras MLP's weights into a PyTorch one (with the transpose that
+the two weight layouts need), `numpy_forward`, `keras_forward` and `torch_forward` run the same MLP in each
+framework, in inference or in training mode with masks given by the caller, and `assert_agree` compares two
+results at the chapter's float32 tolerance. `builtin_masks` runs `keras.layers.Dropout` and `torch.nn.Dropout`
+once and reads each one's mask back from which outputs are zero.
+
+The rest is the book's test tooling (tests/test_three_frameworks.py): the runners take an input `x`, a drop rate,
+a boolean keep-mask (True = keep) and the gradient `grad_out` of a loss with respect to the layer's output, and
+return the output and the gradient with respect to the input of the book's own NumPy, Keras and PyTorch layers,
+as NumPy arrays of `x`'s dtype; `run_all` and `agreement_table` compare them, dtype by dtype, to `RTOL`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from utils.checks import check_rate, check_seed
 from utils.dropout import Dropout
+
+if TYPE_CHECKING:
+    import keras
+    import torch
 
 FRAMEWORKS = ("NumPy", "Keras", "PyTorch")
 # Agreement is checked to a few units in the last place of the dtype: the frameworks may multiply by 1/(1-p) or
@@ -168,3 +178,127 @@ def agreement_table(results: Mapping[str, Result], reference: str = "NumPy") -> 
     return {name: {"output dtype": str(result.output.dtype), "grad dtype": str(result.grad.dtype),
                    "largest relative gap": max_relative_gap(result, want)}
             for name, result in results.items()}
+
+
+# The port's tolerance in float32: the frameworks add a matrix product's terms in
+# different orders, and may round the factor 1/(1 - p) differently.
+PORT_RTOL, PORT_ATOL = 1e-5, 1e-6
+
+
+def assert_agree(actual: Any, desired: Any, what: str = "outputs", *,
+                 rtol: float = PORT_RTOL, atol: float = PORT_ATOL) -> None:
+    """np.testing.assert_allclose at the port's tolerance, with a one-line message.
+
+    Chapter: three_frameworks
+    """
+    actual, desired = np.asarray(actual), np.asarray(desired)
+    try:
+        np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol)
+    except AssertionError:
+        if actual.shape != desired.shape:
+            shapes = f"{actual.shape} and {desired.shape}"
+            raise AssertionError(f"{what}: shapes {shapes}") from None
+        far = ~np.isclose(actual, desired, rtol=rtol, atol=atol)
+        gap = float(np.abs(actual.astype(np.float64) - desired).max())
+        raise AssertionError(
+            f"{what} differ: {far.sum()} of {far.size} beyond rtol={rtol:g}, "
+            f"atol={atol:g}; largest difference {gap:.3g}") from None
+
+
+def largest_gap(actual: Any, desired: Any) -> float:
+    """The largest difference of two results, relative to `desired`'s largest value.
+
+    Chapter: three_frameworks
+    """
+    actual, desired = np.asarray(actual, np.float64), np.asarray(desired, np.float64)
+    return float(np.abs(actual - desired).max() / np.abs(desired).max())
+
+
+def keras_to_torch(keras_model: keras.Sequential, torch_model: torch.nn.Sequential,
+                   *, transpose: bool = True) -> None:
+    """Copy each Dense layer's kernel and bias into the matching nn.Linear, in order.
+
+    `transpose=False` makes the common mistake, which a square layer accepts silently.
+    Chapter: three_frameworks
+    """
+    import keras
+    import torch
+
+    dense = [layer for layer in keras_model.layers
+             if isinstance(layer, keras.layers.Dense)]
+    linear = [layer for layer in torch_model if isinstance(layer, torch.nn.Linear)]
+    if len(dense) != len(linear):
+        raise ValueError(f"{len(dense)} Dense but {len(linear)} nn.Linear layers")
+    with torch.no_grad():
+        for source, target in zip(dense, linear):
+            kernel, bias = source.get_weights()  # kernel: (in, out)
+            if transpose:
+                kernel = kernel.T  # nn.Linear's weight: (out, in)
+            target.weight.copy_(torch.from_numpy(kernel))
+            target.bias.copy_(torch.from_numpy(bias))
+
+
+def numpy_forward(weights: Sequence[np.ndarray], x: np.ndarray, rate: float,
+                  masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """The MLP in NumPy, from Keras's weights: ReLU layers with dropout, then logits.
+
+    Without `masks` it is the inference network; with a mask per hidden layer, training.
+    Chapter: three_frameworks
+    """
+    *hidden, kernel_out, bias_out = weights
+    h = x
+    for i, (kernel, bias) in enumerate(zip(hidden[::2], hidden[1::2])):
+        h = np.maximum(h @ kernel + bias, 0)
+        if masks is not None:
+            h = Dropout(rate).forward(h, mask=masks[i])
+    return h @ kernel_out + bias_out
+
+
+def keras_forward(model: keras.Sequential, x: np.ndarray,
+                  masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Run a Keras Sequential: in inference without `masks`; with them, in training.
+
+    Each Dropout layer is then replaced by the book's KerasDropout, given the layer's
+    rate and the next mask.
+    Chapter: three_frameworks
+    """
+    import keras
+
+    from utils.keras_dropout import KerasDropout
+
+    if masks is None:
+        return np.asarray(model(x, training=False))
+    masks = iter(masks)
+    h = x
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            h = KerasDropout(layer.rate)(h, training=True, keep_mask=next(masks))
+        else:
+            h = layer(h)
+    return np.asarray(h)
+
+
+def torch_forward(model: torch.nn.Sequential, x: np.ndarray,
+                  masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Run a PyTorch Sequential: in eval mode without `masks`; with them, in training.
+
+    Each nn.Dropout is then replaced by the book's autograd `dropout`, given the
+    layer's p and the next mask.
+    Chapter: three_frameworks
+    """
+    import torch
+
+    from utils.torch_dropout import dropout
+
+    h = torch.from_numpy(x)
+    with torch.no_grad():
+        if masks is None:
+            return model.eval()(h).numpy()
+        masks = iter(masks)
+        for layer in model:
+            if isinstance(layer, torch.nn.Dropout):
+                mask = torch.from_numpy(next(masks))
+                h = dropout(h, layer.p, training=True, keep_mask=mask)
+            else:
+                h = layer(h)
+    return h.numpy()

@@ -80,10 +80,10 @@ def test_the_modes_page_names_are_the_papers_findings_and_ranges():
 def test_summary_table_states_the_sample_sd_and_its_seeds():
     runs = make_runs()
     table = summary_table(runs, "test_error", digits=2)
-    assert list(table.index) == ["width fixed", "kept units fixed"]
-    assert list(table.columns) == ["0", "0.25", "0.5", "0.75"]
+    assert list(table.columns) == ["width fixed", "kept units fixed"]
+    assert list(table.index) == ["0", "0.25", "0.5", "0.75"] and table.index.name == "drop rate"
     errors = errors_by_rate(runs, "fixed width")[0.0] * 100
-    assert table.loc["width fixed", "0"] == f"{errors.mean():.2f} ± {np.std(errors, ddof=1):.2f}"
+    assert table.loc["0", "width fixed"] == f"{errors.mean():.2f} ± {np.std(errors, ddof=1):.2f}"
     assert "sd, 6 seeds" in table.columns.name and "test error" in table.columns.name
 
 

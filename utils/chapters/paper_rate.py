@@ -73,20 +73,21 @@ def errors_by_rate(runs: pd.DataFrame, mode: str, metric: str = "test_error") ->
 
 
 def summary_table(runs: pd.DataFrame, metric: str = "test_error", *, digits: int = 1) -> pd.DataFrame:
-    """`metric` in percent as 'mean ± sd' over seeds: a row per mode (its page name), a column per drop rate.
+    """`metric` in percent as 'mean ± sd' over seeds: a row per drop rate, a column per mode (its page name).
 
-    The sd is the sample standard deviation (ddof=1) over the seeds; the columns' name says so.
+    The sd is the sample standard deviation (ddof=1) over the seeds; the columns' name says so. Rates run down the
+    page, so that the table stays narrow however many rates the sweep holds.
     Chapter: paper_rate
     """
     _check_runs(runs, metric)
-    rows = {}
+    columns = {}
     for mode in (mode for mode in MODES if mode in set(runs["mode"])):
         errors = _errors(runs, mode, metric) * 100.0
-        rows[MODES[mode]] = {f"{rate:g}": f"{errors[rate].mean():.{digits}f} ± {errors[rate].std(ddof=1):.{digits}f}"
-                             for rate in errors.columns}
+        columns[MODES[mode]] = {f"{rate:g}": f"{errors[rate].mean():.{digits}f} ± {errors[rate].std(ddof=1):.{digits}f}"
+                                for rate in errors.columns}
         n_seeds = len(errors)
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.columns.name = f"drop rate → {METRICS[metric]}, % (mean ± sd, {n_seeds} seeds)"
+    table = pd.DataFrame(columns).rename_axis("drop rate")
+    table.columns.name = f"{METRICS[metric]}, % (mean ± sd, {n_seeds} seeds)"
     return table
 
 

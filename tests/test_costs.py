@@ -18,6 +18,7 @@ from utils.chapters.costs import (
     numpy_kernel_costs,
     plot_time_ratios,
     saved_bytes_per_element,
+    step_dropout_costs,
     time_op,
     time_ops,
 )
@@ -167,6 +168,16 @@ def test_keras_step_overhead_structure_and_consistency():
     expected = result["step_s_with_dropout"] / result["step_s_without_dropout"] - 1
     assert result["overhead"] == pytest.approx(expected)
     json.dumps(result)
+
+
+def test_step_dropout_costs_times_both_frameworks_on_the_steps_activations():
+    result = step_dropout_costs(8, widths=TINY_WIDTHS, drop_rate=0.3, repeats=2, warmup=1)
+    assert set(result) == {"batch_size", "widths", "drop_rate", "device", "n_dropped", "torch_s", "keras_s"}
+    assert result["n_dropped"] == 8 * (8 + 8) and result["widths"] == list(TINY_WIDTHS)
+    assert _positive_finite(result["torch_s"]) and _positive_finite(result["keras_s"])
+    json.dumps(result)
+    with pytest.raises(ValueError):
+        step_dropout_costs(8, widths=(6,))
 
 
 def test_saved_bytes_per_element_of_the_dropout_variants():

@@ -37,11 +37,13 @@ def _make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _apply_mask(x: np.ndarray, keep: np.ndarray, rate: float, out: np.ndarray | None = None) -> np.ndarray:
-    """Return x * keep * scale in x's dtype, scale = 1/(1 - rate) rounded to that dtype; into `out` if given.
+def _apply_mask(x: np.ndarray, keep: np.ndarray, rate: float,
+                out: np.ndarray | None = None) -> np.ndarray:
+    """Return x * keep * (1/(1 - rate)) in x's dtype, written into `out` if given.
 
-    Every NumPy layer of the book scales with this one formula, forward and backward, so that their outputs agree
-    bit for bit for the same mask. The mask is applied first: a dropped element is 0 even where x * scale overflows.
+    Every NumPy layer of the book scales with this formula, forward and backward, so
+    their outputs agree bit for bit for the same mask. The mask comes first: a dropped
+    element is 0 even where x * scale would overflow.
     """
     out = np.multiply(x, keep, out=np.empty_like(x) if out is None else out)
     return np.multiply(out, x.dtype.type(1.0 / (1.0 - rate)), out=out)
@@ -87,19 +89,16 @@ class Dropout:
         """The boolean mask (True = kept) of the last training-mode forward call, or None."""
         return self._mask
 
+    # What the layer does: draw a mask, apply it forward, apply the same mask backward.
+
     def draw_mask(self, shape: tuple[int, ...]) -> np.ndarray:
-        """Draw a fresh boolean mask of `shape`: each element is kept (True) with probability 1 - rate."""
-        return np.asarray(self.rng.random(shape) >= self.rate)  # asarray: for shape (), >= gives a NumPy scalar
+        """Draw a fresh boolean mask of `shape`: True (keep) with probability 1 - rate."""
+        return np.asarray(self.rng.random(shape) >= self.rate)  # asarray: shape () too
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Apply dropout to `x`; `mask` (boolean, True = keep, x's shape) replaces the random draw if given.
-
-        In evaluation mode, or with rate 0, `x` itself is returned and a given mask is checked but not applied.
-        """
-        _check_float_array(x, "x")
-        if mask is not None:
-            _check_mask(mask, x.shape)
-        if not self.training or self.rate == 0.0:
+        """Apply dropout to `x`; a given boolean `mask` (True = keep) replaces the draw."""
+        self._check_forward(x, mask)
+        if not self.training or self.rate == 0.0:  # evaluation mode: the identity
             self._mask = self._input = None
             return x
         if mask is None:
@@ -112,10 +111,41 @@ class Dropout:
     __call__ = forward
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """Return the gradient with respect to the last forward call's input: grad_out times the same mask and scale."""
-        _check_float_array(grad_out, "grad_out")
+        """Return the gradient for the last forward input: the same mask, the same scale."""
+        self._check_backward(grad_out)
         if not self.training or self.rate == 0.0:
             return grad_out
+        return self._apply_backward(grad_out)
+
+    def _draw_and_apply(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Draw a mask for `x` and apply it: (output, what backward will apply).
+
+        A subclass may do both steps at once (FastDropout), or keep something else than the
+        mask (SeededDropout).
+        """
+        mask = self.draw_mask(x.shape)
+        return _apply_mask(x, mask, self.rate), mask
+
+    def _apply_backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """Return `grad_out` times the last forward call's mask and scale."""
+        return _apply_mask(grad_out, self._mask, self.rate)
+
+    # The argument checks: every wrong call gets an error that says what was wrong.
+
+    def _check_forward(self, x: np.ndarray, mask: np.ndarray | None) -> None:
+        """Raise a clear error unless `x` is a float array and `mask` is None or a boolean array of x's shape.
+
+        In evaluation mode, or with rate 0, a given mask is checked too, though it is not applied.
+        """
+        _check_float_array(x, "x")
+        if mask is not None:
+            _check_mask(mask, x.shape)
+
+    def _check_backward(self, grad_out: np.ndarray) -> None:
+        """Raise a clear error unless `grad_out` is a float array matching the last training-mode forward input."""
+        _check_float_array(grad_out, "grad_out")
+        if not self.training or self.rate == 0.0:
+            return  # the identity: any float gradient passes through
         if self._input is None:
             raise RuntimeError("backward() called before forward() in training mode")
         shape, dtype = self._input
@@ -124,16 +154,3 @@ class Dropout:
         if grad_out.dtype != dtype:
             raise TypeError(f"grad_out has dtype {grad_out.dtype}, the last forward input had {dtype}; "
                             "pass a gradient of the output's dtype")
-        return self._apply_backward(grad_out)
-
-    def _draw_and_apply(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Draw a mask for the checked input `x` and apply it: (output, the mask that backward will apply).
-
-        A subclass may do both steps at once (FastDropout), or keep something else than the mask (SeededDropout).
-        """
-        mask = self.draw_mask(x.shape)
-        return _apply_mask(x, mask, self.rate), mask
-
-    def _apply_backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """Return the checked `grad_out` times the last forward call's mask and scale."""
-        return _apply_mask(grad_out, self._mask, self.rate)

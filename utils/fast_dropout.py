@@ -2,8 +2,8 @@
 
 `FastDropout` draws its mask another way, and scales each chunk right after drawing its mask; for the same mask its
 output and gradient are those of `utils.dropout.Dropout`, bit for bit, since both scale with the same formula. From
-the same seed the two layers draw different masks. How it draws a mask (the chapter "Dropout from
-scratch in NumPy" builds this up step by step):
+the same seed the two layers draw different masks. How it draws a mask (the chapter "What dropout costs"
+builds this up step by step, under "A fast NumPy kernel"):
 
 - Each element conceptually gets one uniform 32-bit word u and is kept when u >= `keep_threshold(rate)`, which
   happens with probability 1 - rate to within 2**-32. The words are drawn lazily (`draw_keep`): first one random
@@ -45,7 +45,7 @@ _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 def keep_threshold(rate: float) -> int:
     """Return the uint32 threshold t: a uniform 32-bit word u keeps its element when u >= t, i.e. u / 2**32 >= rate.
 
-    Chapter: numpy_dropout
+    Chapter: costs
     """
     rate = check_rate(rate)
     return min(math.ceil(rate * 2**32), 2**32 - 1)  # rate * 2**32 is exact in float64
@@ -65,7 +65,7 @@ def draw_keep(bitgen: np.random.BitGenerator, threshold: int, keep: np.ndarray) 
 
     u_i's top byte comes from one random byte per element; the lower 24 bits are drawn only where that byte equals
     the threshold's top byte, since everywhere else the byte alone decides (see the module's docstring).
-    Chapter: numpy_dropout
+    Chapter: costs
     """
     if isinstance(threshold, bool) or not isinstance(threshold, Integral) or not 0 <= threshold < 2**32:
         raise ValueError(f"threshold must be an integer in [0, 2**32), as keep_threshold gives, got {threshold!r}")
@@ -74,15 +74,17 @@ def draw_keep(bitgen: np.random.BitGenerator, threshold: int, keep: np.ndarray) 
     _draw_keep(bitgen, threshold, keep)
 
 
-def _draw_keep(bitgen: np.random.BitGenerator, threshold: int, keep: np.ndarray) -> None:
+def _draw_keep(bitgen: np.random.BitGenerator, threshold: int,
+               keep: np.ndarray) -> None:
     """draw_keep without its argument checks."""
     top, rest = np.uint8(threshold >> 24), np.uint32(threshold & 0xFF_FFFF)
-    first = bitgen.random_raw(-(-keep.size // 8)).view(np.uint8)[: keep.size]  # eight bytes per 64-bit draw
-    np.greater(first, top, out=keep)
+    # one random byte per element: eight from each 64-bit draw
+    first = bitgen.random_raw(-(-keep.size // 8)).view(np.uint8)[: keep.size]
+    np.greater(first, top, out=keep)  # the byte decides, except on a tie
     ties = np.flatnonzero(first == top)
-    if ties.size:
-        lower = bitgen.random_raw(-(-ties.size // 2)).view(np.uint32)[: ties.size] >> np.uint32(8)
-        keep[ties] = lower >= rest
+    if ties.size:  # a tie: 24 more bits decide, two 32-bit words per 64-bit draw
+        words = bitgen.random_raw(-(-ties.size // 2)).view(np.uint32)[: ties.size]
+        keep[ties] = (words >> np.uint32(8)) >= rest
 
 
 def _check_kernel_args(rate: float, streams: Sequence[np.random.BitGenerator],
@@ -98,10 +100,10 @@ def _check_kernel_args(rate: float, streams: Sequence[np.random.BitGenerator],
 
 
 def _run_chunks(size: int, workers: int, work: Callable[[int, slice], None]) -> None:
-    """Call work(stream, chunk) for each chunk of `size` elements: chunk k on stream k % N_STREAMS, in order.
+    """Call work(stream, chunk) for each chunk: chunk k on stream k % N_STREAMS.
 
-    The streams run in `workers` threads (1: in this thread, one after the other), each in a copy of the caller's
-    context, so that the caller's np.errstate holds in them too.
+    The streams run in `workers` threads (1: in this thread, one after the other), each
+    in a copy of the caller's context, so that the caller's np.errstate holds there too.
     """
 
     def run(stream: int) -> None:
@@ -115,10 +117,13 @@ def _run_chunks(size: int, workers: int, work: Callable[[int, slice], None]) -> 
         return
     key = (os.getpid(), workers)
     if key not in _pools:
-        _pools[key] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dropout")
-    contexts = [contextvars.copy_context() for _ in range(N_STREAMS)]  # a context runs in one thread at a time
+        _pools[key] = ThreadPoolExecutor(max_workers=workers,
+                                         thread_name_prefix="dropout")
+    # one context per stream: a context runs in one thread at a time
+    contexts = [contextvars.copy_context() for _ in range(N_STREAMS)]
     # list() waits for every stream and re-raises any error
-    list(_pools[key].map(lambda context, stream: context.run(run, stream), contexts, range(N_STREAMS)))
+    list(_pools[key].map(lambda context, stream: context.run(run, stream),
+                         contexts, range(N_STREAMS)))
 
 
 def _keep_mask(shape: tuple[int, ...], rate: float, streams: Sequence[np.random.BitGenerator],
@@ -130,12 +135,14 @@ def _keep_mask(shape: tuple[int, ...], rate: float, streams: Sequence[np.random.
     return keep
 
 
-def _dropout_kernel(x: np.ndarray, rate: float, streams: Sequence[np.random.BitGenerator],
+def _dropout_kernel(x: np.ndarray, rate: float,
+                    streams: Sequence[np.random.BitGenerator],
                     workers: int) -> tuple[np.ndarray, np.ndarray]:
     """dropout_kernel without its argument checks."""
     flat_x = np.ascontiguousarray(x).reshape(-1)
     out, keep = np.empty(x.shape, dtype=x.dtype), np.empty(x.shape, dtype=np.bool_)
-    flat_out, flat_keep, threshold = out.reshape(-1), keep.reshape(-1), keep_threshold(rate)
+    flat_out, flat_keep = out.reshape(-1), keep.reshape(-1)
+    threshold = keep_threshold(rate)
 
     def chunk(stream: int, part: slice) -> None:
         _draw_keep(streams[stream], threshold, flat_keep[part])
@@ -150,7 +157,7 @@ def keep_mask(shape: tuple[int, ...], rate: float, streams: Sequence[np.random.B
     """Return a fresh boolean mask of `shape` (True = keep) drawn from the N_STREAMS `streams`, chunk by chunk.
 
     It is the mask that dropout_kernel would draw from the same stream states for an input of that shape.
-    Chapter: numpy_dropout
+    Chapter: costs
     """
     return _keep_mask(shape, *_check_kernel_args(rate, streams, workers))
 
@@ -162,7 +169,7 @@ def dropout_kernel(x: np.ndarray, rate: float, streams: Sequence[np.random.BitGe
     The output has x's shape and dtype, and is scaled exactly as the reference layer scales. The mask depends only
     on the streams' states and x's size: `workers` (the number of threads, default default_workers()) changes the
     speed, never the result.
-    Chapters: numpy_dropout, costs
+    Chapter: costs
     """
     _check_float_array(x, "x")
     return _dropout_kernel(x, *_check_kernel_args(rate, streams, workers))
@@ -175,7 +182,7 @@ class FastDropout(Dropout):
     gives differ. `seed` must give a Generator whose N_STREAMS - 1 extra streams can be spawned (an int, None, or a
     Generator from numpy.random.default_rng); the streams are in `self.streams`, the first one is `self.rng`'s.
 
-    Chapters: numpy_dropout, costs
+    Chapter: costs
     """
 
     def __init__(self, rate: float, *, seed: int | np.random.Generator | None = None) -> None:

@@ -61,16 +61,17 @@ class SeededDropout(FastDropout):
     __call__ = forward
 
     def _draw_and_apply(self, x: np.ndarray) -> tuple[np.ndarray, None]:
-        """Save the streams' state, then draw and apply the mask as FastDropout does; keep no mask."""
-        states = [stream.state for stream in self.streams]  # before the draw: what backward must replay
+        """Save the streams' state, then draw and apply the mask as FastDropout does."""
+        # the state before the draw: what backward must replay
+        states = [stream.state for stream in self.streams]
         out, _ = super()._draw_and_apply(x)  # the mask is dropped right away
         self._states = states
         return out, None
 
     def _apply_backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """Redraw the last forward call's mask from the saved state and apply it to grad_out, in one kernel pass."""
-        if self._states is None:
-            return super()._apply_backward(grad_out)  # a given mask was stored: apply it
+        """Redraw the last forward mask from the saved state and apply it to grad_out."""
+        if self._states is None:  # a given mask was stored: apply it
+            return super()._apply_backward(grad_out)
         grad_in, _ = dropout_kernel(grad_out, self.rate, self._replayed_streams())
         return grad_in
 

@@ -71,7 +71,7 @@ def time_ops(fns: Mapping[str, Callable[[], object]], *, device: str | torch.dev
     samples are taken in interleaved rounds (one sample of every callable per round), so that clock or load drift
     affects all of them alike. On CUDA a sample is timed with CUDA events after a synchronisation; on the CPU with
     time.perf_counter.
-    Chapters: numpy_dropout, costs
+    Chapter: costs
     """
     if not isinstance(fns, Mapping) or not fns or not all(callable(fn) for fn in fns.values()):
         raise TypeError("fns must be a non-empty mapping from names to zero-argument callables")
@@ -215,6 +215,39 @@ def keras_step_overhead(batch_size: int, *, widths: Sequence[int] = (784, 1024, 
                     "device": "cpu"}
     result |= time_ops(steps, device="cpu", repeats=repeats, warmup=warmup)
     result["overhead"] = result["step_s_with_dropout"] / result["step_s_without_dropout"] - 1.0
+    return result
+
+
+def step_dropout_costs(batch_size: int, *, widths: Sequence[int] = (784, 1024, 1024, 1024, 10),
+                       drop_rate: float = 0.5, repeats: int = 15, warmup: int = 3) -> dict:
+    """Time the dropout forward passes of one training step alone, in PyTorch and in Keras, on the CPU.
+
+    The activations are those that the networks of `mlp_step_overhead` and `keras_step_overhead` drop: one float32
+    array of batch_size x width per hidden layer. `torch_s` is PyTorch's eager `F.dropout` on each in turn;
+    `keras_s` is a `keras.layers.Dropout(drop_rate)` on each inside one `tf.function`, a TensorFlow graph as in a
+    Keras training step. Both are median seconds per call of all the layers together.
+    Chapter: costs
+    """
+    import keras
+    import tensorflow as tf
+
+    batch_size = check_count(batch_size, "batch_size")
+    drop_rate = check_rate(drop_rate)
+    widths = _check_widths(widths)
+    generator = torch.Generator().manual_seed(0)
+    hidden = [torch.randn(batch_size, width, generator=generator) for width in widths[1:-1]]
+    constants = [tf.constant(h.numpy()) for h in hidden]
+    layers = [keras.layers.Dropout(drop_rate, seed=0) for _ in constants]
+
+    @tf.function
+    def keras_dropout() -> list:
+        return [layer(h, training=True) for layer, h in zip(layers, constants)]
+
+    ops = {"torch_s": lambda: [nn.functional.dropout(h, drop_rate, training=True) for h in hidden],
+           "keras_s": keras_dropout}
+    result: dict = {"batch_size": batch_size, "widths": widths, "drop_rate": drop_rate, "device": "cpu",
+                    "n_dropped": batch_size * sum(widths[1:-1])}
+    result |= time_ops(ops, device="cpu", repeats=repeats, warmup=warmup)
     return result
 
 

@@ -19,7 +19,7 @@ TEXT_COLUMN = 88
 def glue_values(**values: Any) -> None:
     """Glue every keyword's value under its name for the prose, showing nothing.
 
-    Chapters: overfitting, paper_mnist
+    Chapters: intro, overfitting, numpy_dropout, paper_mnist, costs
     """
     if not values:
         raise TypeError("glue_values() needs at least one name=value pair")
@@ -33,7 +33,7 @@ def glue_values(**values: Any) -> None:
 def show_error(*expected: type[BaseException]) -> Iterator[None]:
     """Run the block, print the error it raises as 'Type: message', and fail if it raises none or another.
 
-    Chapters: numpy_dropout, keras_dropout, pytorch_dropout
+    Chapters: numpy_dropout, keras_dropout, pytorch_dropout, three_frameworks
     """
     if not expected or not all(isinstance(kind, type) and issubclass(kind, BaseException) for kind in expected):
         raise TypeError(f"show_error() needs one or more exception classes, got {expected!r}")

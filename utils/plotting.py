@@ -75,7 +75,7 @@ def _as_curves(name: str, values: Any) -> np.ndarray:
 def plot_history(history: Any, metrics: Sequence[str] = ("loss", "accuracy"), *, title: str | None = None) -> Figure:
     """Plot training against validation curves per epoch, one panel per metric.
 
-    Chapters: overfitting, keras_dropout
+    Chapter: overfitting
     """
     values = _history_dict(history)
     if isinstance(metrics, str):
@@ -108,7 +108,7 @@ def plot_runs(
 
     The band is one sample standard deviation over the seeds (ddof=1).
 
-    Chapters: overfitting, numpy_dropout, tutorials_offline
+    Chapters: overfitting, numpy_dropout, keras_dropout, tutorials_offline
     """
     if not runs:
         raise ValueError("runs is empty: give at least one label -> values entry")

@@ -3,8 +3,8 @@
 It also reads the stored Fig. 11 analogue (sweep `fig11`): Monte-Carlo averaging against weight scaling over seeds.
 
 Conventions: a *mask* row holds one boolean (or expected value) per droppable unit, True = kept. Functions that
-enumerate or sample masks take the KEEP probability (``keep_prob``, Srivastava et al.'s p); functions that model a
-dropout layer take the book's drop ``rate`` (1 - keep probability). Class probabilities of sub-networks are stacked
+enumerate or sample masks take the retention probability q = 1 - p (``keep_prob``; Srivastava et al. call it p);
+functions that model a dropout layer take the book's drop ``rate`` p. Class probabilities of sub-networks are stacked
 on axis 0, with the classes on the last axis.
 """
 

@@ -3,11 +3,14 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from utils.chapters.mc_dropout import (
     UNCERTAINTY_SCORES,
+    class_colours,
     dropout_layers,
+    dropout_rate,
     entropy,
     eval_predict,
     mc_mode,
@@ -22,6 +25,7 @@ from utils.chapters.mc_dropout import (
     spread_measures,
 )
 from utils.seeding import seed_everything
+from utils.torch_dropout import TorchDropout
 from utils.torch_models import make_cnn, make_mlp
 
 
@@ -253,3 +257,148 @@ def test_rotation_sweep_rejects_bad_arguments(lenet, digits, kwargs, error):
     arguments = {"angles": [0, 45], "labels": np.zeros(len(digits), dtype=int)} | kwargs
     with pytest.raises(error):
         rotation_sweep(lenet, digits, arguments.pop("labels"), arguments.pop("angles"), **arguments)
+
+
+class _Attention(nn.Module):
+    """Self-attention over (batch, sequence, features) inputs, with a pooled linear head."""
+
+    def __init__(self, batch_first: bool = True) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(8, 2, dropout=0.5, batch_first=batch_first)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.head(self.attention(x, x, x, need_weights=False)[0].mean(dim=1))
+
+
+class _Recurrent(nn.Module):
+    """A stacked recurrent network (LSTM or GRU) with dropout between its layers, and a linear head."""
+
+    def __init__(self, rnn: type[nn.RNNBase]) -> None:
+        super().__init__()
+        self.rnn = rnn(8, 8, num_layers=2, dropout=0.5, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+class _Encoder(nn.Module):
+    """One Transformer encoder layer, then batch norm over the pooled features (which must stay in eval mode)."""
+
+    def __init__(self, batch_first: bool = True) -> None:
+        super().__init__()
+        self.encoder = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.3, batch_first=batch_first)
+        self.norm = nn.BatchNorm1d(8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.head(self.norm(self.encoder(x).mean(dim=1)))
+
+
+def _with_batch_norm(inner: nn.Module) -> nn.Module:
+    """A model of (batch, 5, 8) sequences: batch norm over the features first, then `inner`."""
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm = nn.BatchNorm1d(8)
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(self.norm(x.transpose(1, 2)).transpose(1, 2))
+
+    return Model()
+
+
+BUILT_IN_DROPOUT = {
+    "multihead attention": lambda: _with_batch_norm(_Attention()),
+    "multihead attention, sequence first": lambda: _with_batch_norm(_Attention(batch_first=False)),
+    "LSTM": lambda: _with_batch_norm(_Recurrent(nn.LSTM)),
+    "GRU": lambda: _with_batch_norm(_Recurrent(nn.GRU)),
+    "Transformer encoder layer": lambda: _Encoder(),
+    "Transformer encoder layer, sequence first": lambda: _Encoder(batch_first=False),
+}
+
+
+@pytest.mark.parametrize("build", BUILT_IN_DROPOUT.values(), ids=BUILT_IN_DROPOUT.keys())
+def test_mc_mode_switches_on_the_dropout_built_into_attention_recurrent_and_transformer_modules(build):
+    seed_everything(0)
+    model = build()
+    x = torch.randn(16, 5, 8)
+    with torch.no_grad():
+        model.train()(x)  # non-trivial running statistics
+    model.eval()
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+    stats = [(m.running_mean.clone(), m.running_var.clone(), int(m.num_batches_tracked)) for m in norms]
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))  # eval mode: deterministic
+        # Switching on only the _DropoutNd layers leaves this model's dropout (or some of it) off.
+        for module in model.modules():
+            if isinstance(module, nn.modules.dropout._DropoutNd):
+                module.train()
+        if not any(isinstance(m, nn.TransformerEncoderLayer) and not m.self_attn.batch_first
+                   for m in model.modules()):  # that one's Dropout layers do drop in the slow path
+            assert torch.equal(model(x), model(x))
+        model.eval()
+        with mc_mode(model):
+            assert not torch.equal(model(x), model(x))  # stochastic
+            assert not any(m.training for m in norms)
+            switched = [m for m in model.modules() if m.training]
+            assert switched == [m for m in model.modules() if dropout_rate(m)]  # those and nothing else
+        assert not any(m.training for m in model.modules())  # back in eval mode
+        assert torch.equal(model(x), model(x))
+    for norm, (mean, var, tracked) in zip(norms, stats, strict=True):
+        assert torch.equal(norm.running_mean, mean) and torch.equal(norm.running_var, var)
+        assert int(norm.num_batches_tracked) == tracked
+
+
+def test_mc_predict_draws_from_the_built_in_dropout_and_repeats_with_the_seed():
+    seed_everything(0)
+    model = nn.Sequential(nn.Unflatten(1, (4, 8)), _Recurrent(nn.LSTM)).eval()
+    x = np.random.default_rng(0).random((6, 32), dtype=np.float32)
+    probs = mc_predict(model, x, passes=3, seed=1)
+    assert not np.allclose(probs[0], probs[1])
+    np.testing.assert_array_equal(probs, mc_predict(model, x, passes=3, seed=1))
+
+
+def test_dropout_rate_names_the_modules_whose_flag_switches_dropout():
+    assert dropout_rate(nn.Dropout(0.2)) == 0.2 and dropout_rate(nn.AlphaDropout(0.1)) == 0.1
+    assert dropout_rate(TorchDropout(0.3)) == 0.3
+    assert dropout_rate(nn.MultiheadAttention(8, 2, dropout=0.1)) == 0.1
+    assert dropout_rate(nn.LSTM(4, 4, num_layers=3, dropout=0.25)) == 0.25
+    with pytest.warns(UserWarning, match="num_layers greater than 1"):
+        single = nn.GRU(4, 4, num_layers=1, dropout=0.25)
+    assert dropout_rate(single) == 0.0  # dropout between layers only: one layer has none
+    assert dropout_rate(nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)) == 0.1  # PyTorch's default
+    for module in (nn.BatchNorm1d(4), nn.LayerNorm(4), nn.Linear(4, 4), nn.RReLU(), nn.Sequential(nn.Dropout(0.5))):
+        assert dropout_rate(module) is None
+
+
+def test_a_model_whose_only_dropout_is_a_single_layer_lstms_is_refused():
+    with pytest.warns(UserWarning):
+        model = _Recurrent(nn.LSTM)
+        model.rnn = nn.LSTM(8, 8, num_layers=1, dropout=0.5, batch_first=True)
+    with pytest.raises(ValueError, match="no dropout layer"), mc_mode(model):
+        pass
+
+
+def test_scaled_dot_product_attention_drops_whatever_the_mode():
+    # The functional attention has no mode: a module that calls it must pass dropout_p=0 itself in eval mode,
+    # and mc_mode cannot see that dropout from outside.
+    q = torch.randn(1, 2, 5, 8)
+    assert not torch.equal(F.scaled_dot_product_attention(q, q, q, dropout_p=0.5),
+                           F.scaled_dot_product_attention(q, q, q, dropout_p=0.5))
+    assert torch.equal(F.scaled_dot_product_attention(q, q, q), F.scaled_dot_product_attention(q, q, q))
+
+
+def test_class_colours_are_distinct_and_keep_near_pairs_apart_for_five_classes():
+    from utils.plotting import PALETTE
+
+    colours = class_colours([1, 2, 3, 7, 8])
+    assert list(colours) == [1, 2, 3, 7, 8] and len(set(colours.values())) == 5
+    assert not {PALETTE[1], PALETTE[3]} <= set(colours.values())  # orange and vermillion
+    assert not {PALETTE[0], PALETTE[5]} <= set(colours.values())  # blue and sky blue
+    for bad in ([], [1, 1], list(range(9))):
+        with pytest.raises(ValueError):
+            class_colours(bad)

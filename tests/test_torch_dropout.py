@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.dropout import Dropout
-from utils.torch_dropout import DropoutFunction, TorchDropout, draw_keep_mask, dropout
+from utils.torch_dropout import DropoutFunction, TorchDropout, draw_keep_mask, dropout, saved_for_backward
 
 FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 
@@ -195,3 +195,21 @@ def test_bad_generators_are_rejected():
         dropout(torch.ones(3), 0.5, generator=np.random.default_rng(0))
     with pytest.raises(TypeError, match="generator"):
         TorchDropout(0.5, generator=0)
+
+
+def test_saved_for_backward_lists_dtype_and_bytes():
+    x = torch.randn(10, 20, requires_grad=True)
+    assert saved_for_backward(lambda: TorchDropout(0.5)(x)) == [(torch.bool, 200)]
+    assert saved_for_backward(lambda: nn.Dropout(0.5)(x)) == [(torch.float32, 800)]  # on the CPU
+    assert saved_for_backward(lambda: x + 1) == []
+    with pytest.raises(TypeError):
+        saved_for_backward(x)
+
+
+def test_in_place_dropout_after_relu_breaks_backward_but_after_linear_does_not():
+    a = torch.randn(8, 4, requires_grad=True)
+    nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5, inplace=True))(a).sum().backward()
+    for relu in (nn.ReLU(), nn.ReLU(inplace=True)):
+        loss = nn.Sequential(nn.Linear(4, 4), relu, nn.Dropout(0.5, inplace=True))(a).sum()
+        with pytest.raises(RuntimeError, match="inplace operation"):
+            loss.backward()

@@ -4,10 +4,18 @@ The function `dropout` and the module `TorchDropout` compute what ``F.dropout`` 
 they even draw the same mask from the same random state), with three differences that the PyTorch chapter explains:
 the mode must be passed by name (``training=...``), a boolean keep mask can be given instead of a random draw, and
 only that boolean mask (one byte per element) is saved for the backward pass. Rates are DROP probabilities.
+
+Checking a dropout layer's backward pass with `torch.autograd.gradcheck` needs two things: float64 inputs (its
+finite-difference step of 1e-6 is lost in float32 rounding, so the check fails although backward is exact) and a
+deterministic function, so pass a fixed `keep_mask` (with a fresh mask on every call the finite differences compare
+different functions, and the check fails). `saved_for_backward` lists what autograd keeps. A `generator` makes the
+masks depend on its own seed only, not on every other draw from PyTorch's global stream (an extra `torch.rand` call
+anywhere shifts every later `nn.Dropout` mask); neither `F.dropout` nor `nn.Dropout` accepts one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -17,31 +25,56 @@ from utils.checks import check_rate
 
 
 class DropoutFunction(torch.autograd.Function):
-    """Inverted dropout with a given boolean keep mask: y = x * mask / (1 - rate); backward applies the same mask.
+    """Inverted dropout with a given keep mask: y = mask ⊙ x / (1 - rate).
 
-    Call it through `dropout`, which checks its arguments. The mask must broadcast to x's shape; the output has x's
-    shape and dtype. Only the mask is saved for backward (no copy of x, of the output or of a float mask).
+    Backward applies the same mask and scale. Call it through `dropout`, which checks
+    its arguments. The boolean mask must broadcast to x's shape; the output has x's
+    shape and dtype. Only the mask is saved for backward (one byte per element).
     Chapter: pytorch_dropout
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, rate: float, keep_mask: torch.Tensor) -> torch.Tensor:
-        """Zero the elements where `keep_mask` is False and divide the others by 1 - rate."""
-        ctx.save_for_backward(keep_mask)
+    def forward(ctx: Any, x: torch.Tensor, rate: float,
+                keep_mask: torch.Tensor) -> torch.Tensor:
+        """Zero x where `keep_mask` is False; divide the rest by 1 - rate."""
+        ctx.save_for_backward(keep_mask)  # the boolean mask, nothing else
         ctx.rate = rate
         return x * _scaled_mask(keep_mask, rate, x.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        """Return the gradient with respect to x: the forward mask and scale applied to `grad_output`."""
-        (keep_mask,) = ctx.saved_tensors
-        return grad_output * _scaled_mask(keep_mask, ctx.rate, grad_output.dtype), None, None
+    def backward(ctx: Any,
+                 grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        """The gradient with respect to x: the forward mask and scale, again."""
+        (keep_mask,) = ctx.saved_tensors  # no new draw
+        scaled = _scaled_mask(keep_mask, ctx.rate, grad_output.dtype)
+        return grad_output * scaled, None, None  # no gradient for rate, mask
 
 
 def _scaled_mask(keep_mask: torch.Tensor, rate: float, dtype: torch.dtype) -> torch.Tensor:
     """Return the mask as 0 or 1/(1 - rate) in `dtype` (the scale is rounded once, to `dtype`, as NumPy does)."""
     scale = torch.tensor(1.0 / (1.0 - rate), dtype=dtype, device=keep_mask.device)
     return keep_mask.to(dtype) * scale
+
+
+def saved_for_backward(fn: Callable[[], Any]) -> list[tuple[torch.dtype, int]]:
+    """Run `fn()` and return (dtype, bytes) of every tensor autograd saved for the backward pass.
+
+    Uses `torch.autograd.graph.saved_tensors_hooks`; the saved tensors themselves are left as they were. On the
+    CPU, `nn.Dropout` saves a float tensor of zeros and scales (the input's element size); `dropout` here saves
+    only its boolean mask.
+    Chapter: pytorch_dropout
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be a callable without arguments, got {type(fn).__name__}")
+    saved: list[tuple[torch.dtype, int]] = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        saved.append((tensor.dtype, tensor.numel() * tensor.element_size()))
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        fn()
+    return saved
 
 
 def draw_keep_mask(x: torch.Tensor, rate: float, *, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -1,11 +1,19 @@
 """Monte-Carlo dropout in PyTorch: T stochastic passes with only the dropout layers on, and the spread measures.
 
 Gal & Ghahramani (2016) keep dropout switched on at test time, average the softmax outputs of T passes (the
-predictive mean) and read the model's uncertainty off how much the passes disagree. Two details matter:
+predictive mean) and read the model's uncertainty off how much the passes disagree. Three details matter:
 
-- Only the dropout layers may be in training mode. `model.train()` would also put batch normalisation in training
-  mode, so that it normalises with the statistics of the test batch (a prediction then depends on which other
-  examples share its batch) and overwrites its running statistics with them. `mc_mode` switches on dropout alone.
+- Only the modules that apply dropout may be in training mode. `model.train()` would also put batch normalisation
+  in training mode, so that it normalises with the statistics of the test batch (a prediction then depends on which
+  other examples share its batch) and overwrites its running statistics with them. `mc_mode` switches on dropout
+  alone.
+- Not all of PyTorch's dropout lives in dropout layers. `nn.MultiheadAttention(dropout=...)` drops attention
+  weights, and `nn.LSTM`/`nn.GRU`/`nn.RNN(dropout=...)` drop between stacked layers (not after the last), each
+  reading its own `training` flag; `nn.TransformerEncoderLayer` in eval mode may take a fused "fast path" (batch_first,
+  autograd off) that skips all of its dropout. Searching for `_DropoutNd` finds none of these: `dropout_layers`
+  finds them all. Dropout that a custom module applies with `F.dropout(..., training=self.training)` or
+  `F.scaled_dot_product_attention(..., dropout_p=...)` (which drops whenever dropout_p > 0, whatever the mode) is
+  invisible from outside and must be handled by that module.
 - Every layer before the first dropout layer of an `nn.Sequential` is deterministic in eval mode, so `mc_predict`
   runs that part once and repeats only the rest; the results are the same as T full passes with the same seed.
 """
@@ -22,24 +30,54 @@ from scipy import ndimage
 from torch import nn
 
 from utils.checks import check_count, check_probs, check_seed
+from utils.plotting import PALETTE
+from utils.torch_dropout import TorchDropout
 
-# Every PyTorch dropout module (Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout) derives from this.
-DROPOUT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd,)
+# Every PyTorch dropout layer (Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout) derives from
+# _DropoutNd; the book's TorchDropout does not. Neither class covers the dropout built into attention, recurrent
+# and Transformer modules: see `dropout_rate`.
+DROPOUT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd, TorchDropout)
+
+
+def dropout_rate(module: nn.Module) -> float | None:
+    """The drop rate that `module`'s own `training` flag switches on, or None if its flag switches no dropout.
+
+    Dropout layers: their rate. `nn.MultiheadAttention`: its `dropout` (on the attention weights). `nn.LSTM`,
+    `nn.GRU`, `nn.RNN`: their `dropout`, applied between stacked layers only, so 0 for a single layer.
+    `nn.TransformerEncoderLayer`: the largest rate inside it, because in eval mode, with autograd off and
+    batch_first=True, it runs a fused path that skips all of its dropout. Batch normalisation and every other
+    module: None.
+    Chapter: mc_dropout
+    """
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return float(module.p)
+    if isinstance(module, TorchDropout):
+        return float(module.rate)
+    if isinstance(module, nn.MultiheadAttention):
+        return float(module.dropout)
+    if isinstance(module, nn.RNNBase):
+        return float(module.dropout) if module.num_layers > 1 else 0.0
+    if isinstance(module, nn.TransformerEncoderLayer):
+        inner = [dropout_rate(child) for child in module.modules() if child is not module]
+        return max((rate for rate in inner if rate is not None), default=0.0)
+    return None
 
 
 def dropout_layers(model: nn.Module) -> list[nn.Module]:
-    """Return every dropout module inside `model` (itself included), in the order `model.modules()` gives.
+    """Return every module inside `model` (itself included) whose `training` flag switches dropout on.
 
+    These are the dropout layers and the attention, recurrent and Transformer-encoder modules of `dropout_rate`,
+    whatever their rate, in the order `model.modules()` gives.
     Chapter: mc_dropout
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return [module for module in model.modules() if isinstance(module, DROPOUT_TYPES)]
+    return [module for module in model.modules() if dropout_rate(module) is not None]
 
 
 def _active_dropout_layers(model: nn.Module) -> list[nn.Module]:
     """The dropout modules with a positive rate; raise when there are none, as every pass would then be equal."""
-    layers = [layer for layer in dropout_layers(model) if layer.p > 0]
+    layers = [layer for layer in dropout_layers(model) if dropout_rate(layer) > 0]
     if not layers:
         raise ValueError("the model has no dropout layer with a positive rate, so all Monte-Carlo passes would be "
                          "identical; MC dropout needs a model trained with dropout")
@@ -48,15 +86,17 @@ def _active_dropout_layers(model: nn.Module) -> list[nn.Module]:
 
 @contextmanager
 def mc_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put `model` in eval mode with only its dropout layers in training mode; restore every module's mode on exit.
+    """Put `model` in eval mode with only its dropout modules in training mode; restore every module's mode on exit.
 
+    Switched on (each module's own flag, not its children's): the modules of `dropout_layers` with a positive rate.
+    Batch normalisation and every other module stay in eval mode.
     Chapter: mc_dropout
     """
     layers = _active_dropout_layers(model)
     modes = {module: module.training for module in model.modules()}
     model.eval()
     for layer in layers:
-        layer.train()
+        layer.training = True  # this module only: .train() would also switch its submodules
     try:
         yield model
     finally:
@@ -282,3 +322,20 @@ def rotation_sweep(model: nn.Module, x: np.ndarray, labels: np.ndarray, angles: 
                        for name, values in scores.items()}
                     | {"low-spread errors": float(np.mean(wrong & quiet))})
     return {key: np.array([row[key] for row in rows]) for key in rows[0]}
+
+
+# The Okabe-Ito colours in an order that keeps near pairs apart: vermillion (near orange) and sky blue (near blue)
+# come only sixth and seventh, so a figure with up to five classes never holds two near colours; with more, give
+# each class a marker as well.
+_DISTINCT = tuple(PALETTE[i] for i in (0, 1, 2, 4, 7, 5, 3, 6))
+
+
+def class_colours(classes: list[int]) -> dict[int, str]:
+    """One clearly distinct colour per class shown in a figure, in the order given (at most eight classes).
+
+    Chapter: mc_dropout
+    """
+    classes = [int(c) for c in classes]
+    if len(set(classes)) != len(classes) or not 0 < len(classes) <= len(_DISTINCT):
+        raise ValueError(f"classes must be 1 to {len(_DISTINCT)} distinct labels, got {classes!r}")
+    return dict(zip(classes, _DISTINCT, strict=False))

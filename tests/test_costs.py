@@ -21,6 +21,7 @@ from utils.chapters.costs import (
     step_dropout_costs,
     time_op,
     time_ops,
+    time_samples,
 )
 from utils.chapters.costs_records import H100_COSTS, load_costs
 from utils.checks import check_count
@@ -42,6 +43,11 @@ def test_time_op_returns_the_median_seconds_per_call_and_runs_warmup_first():
     assert len(calls) >= 2 + 1 + 3  # warm-up, calibration, at least one call per sample
     slow = time_op(lambda: time.sleep(2e-3), repeats=3, warmup=0)
     assert 2e-3 <= slow < 0.5
+
+
+def test_time_samples_returns_every_sample_in_round_order():
+    samples = time_samples({"a": lambda: None, "b": lambda: None}, repeats=3, warmup=0)
+    assert set(samples) == {"a", "b"} and all(len(v) == 3 and min(v) > 0 for v in samples.values())
 
 
 def test_time_ops_interleaves_named_callables_and_keeps_their_names():
@@ -71,11 +77,12 @@ def test_kernel_costs_keys_times_and_consistent_ratios(dtype):
 def test_mlp_step_overhead_structure_and_consistency():
     result = mlp_step_overhead(16, torch.device("cpu"), widths=TINY_WIDTHS, drop_rate=0.3, repeats=3, warmup=1)
     assert set(result) == {"batch_size", "widths", "drop_rate", "device", "step_s_without_dropout",
-                           "step_s_with_dropout", "overhead"}
+                           "step_s_with_dropout", "overhead", "overhead_samples", "added_s_samples"}
     assert result["batch_size"] == 16 and result["widths"] == list(TINY_WIDTHS) and result["drop_rate"] == 0.3
     assert _positive_finite(result["step_s_without_dropout"]) and _positive_finite(result["step_s_with_dropout"])
     expected = result["step_s_with_dropout"] / result["step_s_without_dropout"] - 1
     assert result["overhead"] == pytest.approx(expected) and result["overhead"] > -1
+    assert len(result["overhead_samples"]) == len(result["added_s_samples"]) == 3
     json.dumps(result)
 
 
@@ -145,15 +152,17 @@ def test_measurement_tool_writes_json_with_provenance(tmp_path, capsys):
 
 def test_numpy_kernel_costs_keys_times_and_consistent_ratios():
     result = numpy_kernel_costs(3000, drop_rate=0.3, repeats=2, warmup=0)
-    names = ("fresh_copy", "naive", "fast", "torch", "random_words", "random_bytes", "multiply")
+    names = ("fresh_copy", "naive", "fast", "torch", "random_words", "random_bytes", "multiply", "torch_bernoulli")
     assert set(result) == {"n_elements", "dtype", "device", "drop_rate", "fast_threads", "torch_threads",
                            "copy_s", "copy_bytes_per_s", "random_bytes_per_s",
-                           *(f"{name}_s" for name in names), *(f"{name}_over_copy" for name in names)}
+                           *(f"{name}_s" for name in names), *(f"{name}_over_copy" for name in names),
+                           *(f"{name}_over_copy_{end}" for name in names for end in ("min", "max"))}
     assert result["n_elements"] == 3000 and result["drop_rate"] == 0.3 and result["dtype"] == "float32"
     assert result["fast_threads"] == default_workers() and result["torch_threads"] == torch.get_num_threads()
     for name in names:
         assert _positive_finite(result[f"{name}_s"])
         assert result[f"{name}_over_copy"] == pytest.approx(result[f"{name}_s"] / result["copy_s"])
+        assert 0 < result[f"{name}_over_copy_min"] <= result[f"{name}_over_copy_max"]
     assert result["copy_bytes_per_s"] == pytest.approx(2 * 4 * 3000 / result["copy_s"])
     assert result["random_bytes_per_s"] == pytest.approx(4 * 3000 / result["random_words_s"])
     json.dumps(result)
@@ -162,11 +171,12 @@ def test_numpy_kernel_costs_keys_times_and_consistent_ratios():
 def test_keras_step_overhead_structure_and_consistency():
     result = keras_step_overhead(8, widths=TINY_WIDTHS, drop_rate=0.3, repeats=2, warmup=1)
     assert set(result) == {"framework", "batch_size", "widths", "drop_rate", "device", "step_s_without_dropout",
-                           "step_s_with_dropout", "overhead"}
+                           "step_s_with_dropout", "overhead", "overhead_samples", "added_s_samples"}
     assert result["framework"] == "keras" and result["batch_size"] == 8 and result["widths"] == list(TINY_WIDTHS)
     assert _positive_finite(result["step_s_without_dropout"]) and _positive_finite(result["step_s_with_dropout"])
     expected = result["step_s_with_dropout"] / result["step_s_without_dropout"] - 1
     assert result["overhead"] == pytest.approx(expected)
+    assert len(result["overhead_samples"]) == len(result["added_s_samples"]) == 2
     json.dumps(result)
 
 

@@ -7,6 +7,7 @@ message (wrapped at the text column) instead of a traceback, and fails when the 
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +41,9 @@ def show_error(*expected: type[BaseException]) -> Iterator[None]:
     try:
         yield
     except expected as error:
-        print(error_line(error))
+        # One write, newline included: print() writes the line and its newline separately,
+        # and a stream flush between the two leaves an empty output box on the page.
+        sys.stdout.write(error_line(error) + "\n")
         return
     names = " or ".join(kind.__name__ for kind in expected)
     raise AssertionError(f"the block should have raised {names}, and it raised nothing")

@@ -11,7 +11,7 @@ from numbers import Real
 import numpy as np
 import torch
 from matplotlib.axes import Axes
-from matplotlib.ticker import FormatStrFormatter, LogLocator
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from torch import nn
 
 from utils.checks import check_count, check_rate, check_sizes
@@ -62,9 +62,11 @@ def _calls_per_sample(fn: Callable[[], object], device: torch.device) -> int:
     return number
 
 
-def time_ops(fns: Mapping[str, Callable[[], object]], *, device: str | torch.device = "cpu", repeats: int = 15,
-             warmup: int = 3) -> dict[str, float]:
-    """Return the median seconds per call of each named zero-argument callable, whose work runs on `device`.
+def time_samples(fns: Mapping[str, Callable[[], object]], *, device: str | torch.device = "cpu",
+                 repeats: int = 15, warmup: int = 3) -> dict[str, list[float]]:
+    """Return every timed sample (seconds per call) of each named zero-argument callable, in round order.
+
+    Sample i of every callable comes from round i, so ratios of samples of the same round pair them in time.
 
     Each callable gets `warmup` untimed calls; then each timed sample runs it back to back often enough to last at
     least MIN_SAMPLE_S, so that short kernels are not lost in launch latency or timer resolution. The `repeats`
@@ -87,7 +89,22 @@ def time_ops(fns: Mapping[str, Callable[[], object]], *, device: str | torch.dev
     for _ in range(repeats):
         for name, fn in fns.items():
             samples[name].append(_sample(fn, numbers[name], device) / numbers[name])
+    return samples
+
+
+def time_ops(fns: Mapping[str, Callable[[], object]], *, device: str | torch.device = "cpu", repeats: int = 15,
+             warmup: int = 3) -> dict[str, float]:
+    """Return the median seconds per call of each named zero-argument callable (see time_samples).
+
+    Chapter: costs
+    """
+    samples = time_samples(fns, device=device, repeats=repeats, warmup=warmup)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _ratio_samples(samples: Mapping[str, list[float]], name: str, unit: str) -> list[float]:
+    """Per-round ratios of `name`'s samples to `unit`'s samples (the same round: taken close in time)."""
+    return [a / b for a, b in zip(samples[name], samples[unit], strict=True)]
 
 
 def time_op(fn: Callable[[], object], *, device: str | torch.device = "cpu", repeats: int = 15,
@@ -149,7 +166,9 @@ def mlp_step_overhead(batch_size: int, device: str | torch.device, *,
     """Time one SGD training step of a float32 ReLU MLP with and without dropout; return both and the overhead.
 
     A step is forward, cross-entropy on random labels, backward and an SGD (momentum 0.9) update, on a random batch
-    already on `device`. Dropout with `drop_rate` follows each hidden layer; the overhead is with / without - 1.
+    already on `device`. Dropout with `drop_rate` follows each hidden layer; the overhead is with / without - 1 of
+    the medians; `overhead_samples` holds the same ratio and `added_s_samples` the difference (seconds) for each
+    round of samples, whose spread is the timing noise.
     Chapter: costs
     """
     batch_size = check_count(batch_size, "batch_size")
@@ -165,8 +184,13 @@ def mlp_step_overhead(batch_size: int, device: str | torch.device, *,
     steps = {key: _sgd_step(model(rate), inputs, labels)
              for key, rate in (("step_s_without_dropout", 0.0), ("step_s_with_dropout", drop_rate))}
     result: dict = {"batch_size": batch_size, "widths": widths, "drop_rate": drop_rate, "device": str(device)}
-    result |= time_ops(steps, device=device, repeats=repeats, warmup=warmup)
+    samples = time_samples(steps, device=device, repeats=repeats, warmup=warmup)
+    result |= {name: statistics.median(values) for name, values in samples.items()}
     result["overhead"] = result["step_s_with_dropout"] / result["step_s_without_dropout"] - 1.0
+    result["overhead_samples"] = [ratio - 1.0 for ratio in _ratio_samples(
+        samples, "step_s_with_dropout", "step_s_without_dropout")]
+    result["added_s_samples"] = [a - b for a, b in zip(
+        samples["step_s_with_dropout"], samples["step_s_without_dropout"], strict=True)]
     return result
 
 
@@ -183,7 +207,8 @@ def keras_step_overhead(batch_size: int, *, widths: Sequence[int] = (784, 1024, 
     """Time one Keras `train_on_batch` step of a ReLU MLP with and without dropout, on the CPU; return the overhead.
 
     The Keras twin of `mlp_step_overhead`: the same widths, SGD with momentum 0.9, sparse cross-entropy on a random
-    batch, and `keras.layers.Dropout(drop_rate)` after each hidden layer. The overhead is with / without - 1.
+    batch, and `keras.layers.Dropout(drop_rate)` after each hidden layer. The overhead is with / without - 1;
+    `overhead_samples` and `added_s_samples` hold the ratio - 1 and the difference for each round of samples.
     Chapter: costs
     """
     import keras
@@ -213,8 +238,13 @@ def keras_step_overhead(batch_size: int, *, widths: Sequence[int] = (784, 1024, 
         steps[key] = lambda net=net: net.train_on_batch(inputs, labels)
     result: dict = {"framework": "keras", "batch_size": batch_size, "widths": widths, "drop_rate": drop_rate,
                     "device": "cpu"}
-    result |= time_ops(steps, device="cpu", repeats=repeats, warmup=warmup)
+    samples = time_samples(steps, device="cpu", repeats=repeats, warmup=warmup)
+    result |= {name: statistics.median(values) for name, values in samples.items()}
     result["overhead"] = result["step_s_with_dropout"] / result["step_s_without_dropout"] - 1.0
+    result["overhead_samples"] = [ratio - 1.0 for ratio in _ratio_samples(
+        samples, "step_s_with_dropout", "step_s_without_dropout")]
+    result["added_s_samples"] = [a - b for a, b in zip(
+        samples["step_s_with_dropout"], samples["step_s_without_dropout"], strict=True)]
     return result
 
 
@@ -283,9 +313,12 @@ def numpy_kernel_costs(n_elements: int, *, drop_rate: float = 0.5, repeats: int 
     (the reference layer with a faster mask); PyTorch's `F.dropout` on the same memory; and three ingredients on
     their own, on one thread: generating 32 random bits per element and 8 per element (`random_raw(...,
     output=False)`: the generator's arithmetic alone, nothing written), and scaling by 1/(1 - p) into a preallocated
-    array (the copy's memory traffic plus one multiply per element). Each `*_over_copy` ratio divides by the
-    preallocated copy's time; `copy_bytes_per_s` counts read + write, `random_bytes_per_s` the random bytes
-    generated per second on one thread.
+    array (the copy's memory traffic plus one multiply per element); and PyTorch's Bernoulli sampler alone,
+    `noise.bernoulli_(1 - p)` into a preallocated tensor, the first step of PyTorch's CPU dropout. Each
+    `*_over_copy` ratio divides by the preallocated copy's median time, and `*_over_copy_min` / `*_over_copy_max`
+    give the range of the same ratio over the rounds of samples (each sample divided by the copy's sample of its
+    round). `copy_bytes_per_s` counts read + write, `random_bytes_per_s` the random bytes generated per second on
+    one thread.
     Chapter: costs
     """
     from utils.fast_dropout import FastDropout, default_workers
@@ -299,6 +332,7 @@ def numpy_kernel_costs(n_elements: int, *, drop_rate: float = 0.5, repeats: int 
     bits = np.random.default_rng(seeds[3]).bit_generator
     x_torch = torch.from_numpy(x)
     scale = np.float32(1.0 / (1.0 - drop_rate))
+    noise = torch.empty_like(x_torch)
     ops = {
         "copy_s": lambda: np.copyto(target, x),
         "fresh_copy_s": lambda: x.copy(),
@@ -308,13 +342,18 @@ def numpy_kernel_costs(n_elements: int, *, drop_rate: float = 0.5, repeats: int 
         "random_words_s": lambda: bits.random_raw(-(-n_elements // 2), output=False),  # 32 bits per element
         "random_bytes_s": lambda: bits.random_raw(-(-n_elements // 8), output=False),  # 8 bits per element
         "multiply_s": lambda: np.multiply(x, scale, out=target),
+        "torch_bernoulli_s": lambda: noise.bernoulli_(1.0 - drop_rate),
     }
     result: dict = {"n_elements": n_elements, "dtype": "float32", "device": "cpu", "drop_rate": drop_rate,
                     "fast_threads": default_workers(), "torch_threads": torch.get_num_threads()}
-    result |= time_ops(ops, device="cpu", repeats=repeats, warmup=warmup)
+    samples = time_samples(ops, device="cpu", repeats=repeats, warmup=warmup)
+    result |= {name: statistics.median(values) for name, values in samples.items()}
     for name in ops:
         if name != "copy_s":
-            result[name.removesuffix("_s") + "_over_copy"] = result[name] / result["copy_s"]
+            key = name.removesuffix("_s") + "_over_copy"
+            result[key] = result[name] / result["copy_s"]
+            per_round = _ratio_samples(samples, name, "copy_s")
+            result[key + "_min"], result[key + "_max"] = min(per_round), max(per_round)
     result["copy_bytes_per_s"] = 2 * x.nbytes / result["copy_s"]
     result["random_bytes_per_s"] = 4 * n_elements / result["random_words_s"]
     return result
@@ -367,6 +406,7 @@ def plot_time_ratios(ax: Axes, n_elements: Sequence[int], curves: Mapping[str, S
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())  # plain labels at 1, 2, 5, 10, ... only
     ax.set_xlabel("array size (elements)")
     ax.set_ylabel("time / time of a copy")
     if title:

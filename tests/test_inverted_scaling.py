@@ -211,3 +211,24 @@ def test_right_answers_marks_each_example_and_keeps_the_mode():
         right_answers(model, x, y.astype(float))
     with pytest.raises(TypeError):
         right_answers("model", x, y)
+
+
+def test_standard_lr_groups_power_one_retraces_an_adam_run():
+    x, y = (torch.as_tensor(a) for a in _data())
+    start = _model(seed=6)
+    inverted, matched, naive = copy.deepcopy(start), with_scheme(start, "standard"), with_scheme(start, "standard")
+    optimizers = [torch.optim.Adam(inverted.parameters(), lr=1e-3),
+                  torch.optim.Adam(standard_lr_groups(matched, 1e-3, power=1)),
+                  torch.optim.Adam(naive.parameters(), lr=1e-3)]
+    for step in range(10):
+        for net, optimizer in zip((inverted, matched, naive), optimizers, strict=True):
+            torch.manual_seed(step)
+            optimizer.zero_grad()
+            F.cross_entropy(net.train()(x), y).backward()
+            optimizer.step()
+    start_out, reference = _outputs(start.eval(), x), _outputs(inverted.eval(), x)
+    moved = (reference - start_out).norm()
+    assert (_outputs(matched.eval(), x) - reference).norm() < 0.05 * moved
+    assert (_outputs(naive.eval(), x) - reference).norm() > 0.1 * moved
+    with pytest.raises(ValueError, match="power"):
+        standard_lr_groups(matched, 1e-3, power=3)

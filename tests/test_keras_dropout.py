@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from utils.chapters.keras_dropout import as_images, kernel_column_norms, layer_table, zero_fraction_bound
+from utils.chapters.keras_dropout import (
+    MinimalDropout,
+    as_images,
+    kernel_column_norms,
+    layer_table,
+    zero_fraction_bound,
+)
 from utils.dropout import Dropout
 from utils.keras_dropout import KerasDropout
 from utils.keras_models import make_keras_mlp
@@ -299,3 +305,13 @@ def test_a_compiled_model_inside_a_custom_layer_adds_a_second_loss_metric():
     reported = outer.fit(x, y, batch_size=len(x), epochs=1, verbose=0).history["loss"][0]
     assert [metric.name for metric in outer.metrics].count("loss") == 2
     assert reported == 0.0 and float(outer.metrics[0].result()) > 0.1
+
+
+def test_minimal_dropout_draws_keras_masks_and_is_the_identity_in_inference():
+    x = np.random.default_rng(0).normal(size=(32, 50)).astype(np.float32)
+    minimal, builtin = MinimalDropout(0.3, seed=4), keras.layers.Dropout(0.3, seed=4)
+    for _ in range(2):  # call after call, the same masks
+        np.testing.assert_array_equal(np.asarray(minimal(x, training=True)),
+                                      np.asarray(builtin(x, training=True)))
+    np.testing.assert_array_equal(np.asarray(minimal(x)), x)
+    np.testing.assert_array_equal(np.asarray(minimal(x, training=False)), x)

@@ -17,6 +17,7 @@ from utils.chapters.overfitting import (
     differences,
     generalisation_gap,
     late_slope,
+    paired_text,
     plot_gap_sweep,
     training_mode_loss,
     weight_norm,
@@ -144,7 +145,29 @@ def test_bad_input_is_rejected_clearly(call, error):
     ({2: [HISTORY]}, {"log_base": 1}, ValueError),
     ({2: []}, {}, ValueError),
     ({2: [{"accuracy": [1.0]}]}, {}, KeyError),
+    ({2: [HISTORY], 8: [{**HISTORY, "val_accuracy": [1.0] * 4}]}, {"log_gap": True}, ValueError),
 ])
 def test_sweep_plot_rejects_bad_input(runs, kwargs, error):
     with pytest.raises(error):
         plot_gap_sweep(runs, xlabel="n", **kwargs)
+
+
+def test_log_gap_sweep_draws_the_gap_on_log_log_axes_with_its_fitted_line():
+    halves = {n: [{**HISTORY, "val_accuracy": [0.0, 0.0, 0.0, 1.0 - 0.4 / n ** 0.5]}] for n in (1, 4, 16)}
+    fig = plot_gap_sweep(halves, xlabel="n", log_gap=True)
+    right = fig.axes[1]
+    assert right.get_xscale() == "log" and right.get_yscale() == "log"
+    fitted = [line for line in right.get_lines() if line.get_label().startswith("fitted line")]
+    assert len(fitted) == 1 and "slope −0.50" in fitted[0].get_label()
+    assert np.allclose(fitted[0].get_ydata(), [0.4, 0.2, 0.1])
+    plt.close(fig)
+
+
+def test_paired_text_names_a_difference_equal_on_every_seed_and_otherwise_gives_the_interval():
+    assert paired_text([0.90, 0.80, 0.70], [0.934, 0.834, 0.734]) == "-3.4 points on each of the 3 seeds"
+    assert paired_text([1.0, 2.0], [1.0, 2.0], scale=1, unit="") == "+0.0 on each of the 2 seeds"
+    assert paired_text([0.90, 0.80], [0.934, 0.835]) == "-3.5 to -3.4 points on every one of the 2 seeds"
+    spread = paired_text([0.90, 0.80, 0.75], [0.88, 0.81, 0.70])
+    assert spread.endswith(": not resolved") and "(95 % interval, 3 seeds)" in spread
+    with pytest.raises(ValueError):
+        paired_text([1.0], [2.0])

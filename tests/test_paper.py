@@ -11,6 +11,7 @@ from utils.chapters.paper import (
     SCALE_ENV,
     chapter_sweep,
     differences,
+    plain_levels,
     scale_name,
 )
 from utils.sweeps import PAPER_SWEEPS, SWEEPS
@@ -60,7 +61,7 @@ def test_the_differences_table_sets_every_setting_side_by_side(name):
     table = differences(name)
     assert list(table.index) == list(PAPER_SETTINGS)
     assert list(table.columns)[0] == "this page" and list(table.columns)[-1] == "the paper"
-    assert table.loc["learning rate", "the paper"] == "not stated"
+    assert table.loc["learning rate", "the paper"].startswith("not stated")
     assert table.loc["seeds", "this page"] == str(len(SWEEPS[name].seeds))
 
 
@@ -71,3 +72,18 @@ def test_the_table2_differences_give_the_update_counts():
     assert table.loc["max-norm radius c", "this page"] == "2"
     with pytest.raises(ValueError, match="no stored sweep"):
         differences("table9")
+
+
+def test_the_figures_networks_are_marked_as_secondary():
+    assert "secondary" in differences("fig9").loc["hidden layers", "the paper"]
+    assert "none in Fig. 9a" in differences("fig9").loc["drop rate, inputs", "the paper"]
+    assert "secondary" in differences("fig10_mnist5k").loc["hidden layers", "the paper"]
+    assert differences("fig11").loc["learning rate", "the paper"] == "not stated"
+
+
+def test_plain_levels_put_the_same_network_on_three_schedules():
+    levels = plain_levels()
+    assert list(levels.index) == ["paper_mnist", "paper_rate", "paper_data_size"]
+    assert levels.loc["paper_mnist", "momentum"] == "0.5 → 0.95"
+    test = levels["test error %"].astype(float)
+    assert test["paper_mnist"] > test["paper_rate"] > test["paper_data_size"]

@@ -11,6 +11,7 @@ from scipy import stats
 
 from utils.chapters.paper_data_size import (
     COLUMNS,
+    NOT_COMPARABLE,
     compare_with_paper,
     error_table,
     errors,
@@ -24,6 +25,7 @@ from utils.chapters.paper_data_size import (
     shape,
     size_list,
     sizes_where,
+    underfit_sizes,
 )
 from utils.chapters.paper_sweeps import subset
 from utils.seeding import seed_everything
@@ -207,3 +209,18 @@ def test_both_networks_of_a_pair_start_from_the_same_weights_on_the_same_set():
         model = make_mlp(40, [256, 256], 10, **rates)
         weights.append([p.detach().clone() for p in model.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
+def test_sizes_where_a_network_underfits_are_marked_not_comparable():
+    runs = make_runs()
+    assert underfit_sizes(runs) == []
+    runs.loc[(runs["size"] == 10_000) & (runs["method"] == "dropout"), "train_error"] = 0.4
+    assert underfit_sizes(runs) == [10_000]
+    table = gain_table(runs)
+    assert table.loc[10_000, "verdict"] == NOT_COMPARABLE and "p" not in table.columns
+    assert compare_with_paper({"A": runs}).loc["then shrinks", "A"] == NOT_COMPARABLE
+    figure = plot_gains({"A": runs})
+    assert len(figure.axes[0].get_xticks()) == 2  # the underfitting size is left out
+    plt.close(figure)
+    with pytest.raises(ValueError, match="threshold"):
+        underfit_sizes(runs, threshold=1.5)

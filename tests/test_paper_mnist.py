@@ -14,6 +14,8 @@ import pytest
 from utils.chapters.paper_mnist import (
     at_rate,
     best_rates,
+    bootstrap_difference,
+    digit_standard_error,
     failed_counts,
     grid,
     mcnemar_by_seed,
@@ -140,3 +142,27 @@ def test_bad_arguments_are_refused(runs):
         plot_lr_curves(runs, best_rates(runs), span=(0.2, 0.1))
     with pytest.raises(ValueError, match="numeric column"):
         grid(runs, "test_correct")
+
+
+def test_identical_runs_get_no_test_in_the_paired_table(runs):
+    errors = per_seed(runs, best_rates(runs))
+    errors["copy"] = errors["dropout"]
+    row = paired_table(errors, [("copy", "dropout")]).loc["copy − dropout"]
+    assert row["verdict"] == "0 (the same runs)" and np.isnan(row["p"]) and row["sd (points)"] == 0
+
+
+def test_the_digit_standard_error_and_the_bootstrap_intervals(runs):
+    chosen = best_rates(runs)
+    # on seed s the plain net alone misses digits s and s + 1 (see the fixture)
+    per_digit = np.zeros(N_TEST)
+    for seed in SEEDS:
+        per_digit[[seed, seed + 1]] -= 1 / len(SEEDS)
+    expected = per_digit.std(ddof=1) / np.sqrt(N_TEST)
+    assert digit_standard_error(runs, chosen, "dropout", "no dropout", n_test=N_TEST) == pytest.approx(expected)
+    seeds_only = bootstrap_difference(runs, chosen, "dropout", "no dropout", n_test=N_TEST, resample=["seeds"])
+    assert seeds_only == pytest.approx((-2 / N_TEST, -2 / N_TEST))  # the same difference on every seed
+    both = bootstrap_difference(runs, chosen, "dropout", "no dropout", n_test=N_TEST, n_boot=500, seed=1)
+    assert both[0] < -2 / N_TEST < both[1] <= 0
+    assert both == bootstrap_difference(runs, chosen, "dropout", "no dropout", n_test=N_TEST, n_boot=500, seed=1)
+    with pytest.raises(ValueError, match="resample"):
+        bootstrap_difference(runs, chosen, "dropout", "no dropout", n_test=N_TEST, resample=["folds"])

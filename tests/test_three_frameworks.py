@@ -17,6 +17,7 @@ from utils.chapters.three_frameworks import (
     keras_forward,
     keras_to_torch,
     largest_gap,
+    lstm_input_masks,
     max_relative_gap,
     numpy_forward,
     run_all,
@@ -166,3 +167,20 @@ def test_assert_agree_states_its_tolerance_in_one_line():
     with pytest.raises(AssertionError, match="shapes"):
         assert_agree(a[:3], a)
     assert largest_gap(a * 1.5, a) == pytest.approx(0.5)
+
+
+def test_lstm_input_masks_one_per_sequence_or_one_per_gate():
+    from keras import layers
+
+    sequence = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
+    lstm = layers.LSTM(6, dropout=0.3, seed=2)
+    masks = lstm_input_masks(lstm, sequence)
+    assert masks and all(np.array_equal(m, masks[0]) for m in masks)
+    assert masks[0].shape == (1, 3, 5)
+    assert "get_dropout_mask" not in vars(lstm.cell)  # the cell's own method again
+    gates = lstm_input_masks(layers.LSTM(6, dropout=0.3, recurrent_dropout=0.1, seed=2), sequence)
+    assert gates[0].shape == (4, 3, 5)
+    with pytest.raises(ValueError, match="dropout > 0"):
+        lstm_input_masks(layers.LSTM(6), sequence)
+    with pytest.raises(ValueError, match="batch, time, features"):
+        lstm_input_masks(lstm, sequence[0])

@@ -270,3 +270,10 @@ def test_epoch_comparison_figure_has_the_curves_and_the_interval():
     plt.close(fig)
     with pytest.raises(ValueError):
         plot_epoch_comparison({"plain": a}, ylabel="accuracy")
+
+
+def test_a_difference_that_rounds_to_zero_shows_two_decimals():
+    a = pd.DataFrame({"seed": [0, 1, 2], "acc": [0.9000, 0.9100, 0.9200]})
+    b = pd.DataFrame({"seed": [0, 1, 2], "acc": [0.9002, 0.9101, 0.9203]})
+    table = difference_table(a, b, {"acc": "accuracy"})
+    assert table.loc["accuracy", "mean (points)"] == "-0.02"

@@ -50,9 +50,14 @@ class DropoutFunction(torch.autograd.Function):
         return grad_output * scaled, None, None  # no gradient for rate, mask
 
 
-def _scaled_mask(keep_mask: torch.Tensor, rate: float, dtype: torch.dtype) -> torch.Tensor:
-    """Return the mask as 0 or 1/(1 - rate) in `dtype` (the scale is rounded once, to `dtype`, as NumPy does)."""
-    scale = torch.tensor(1.0 / (1.0 - rate), dtype=dtype, device=keep_mask.device)
+def _scaled_mask(keep_mask: torch.Tensor, rate: float,
+                 dtype: torch.dtype) -> torch.Tensor:
+    """Return the mask as 0 or 1/(1 - rate) in `dtype`.
+
+    The scale is rounded once, to `dtype`, as NumPy does.
+    """
+    scale = torch.tensor(1.0 / (1.0 - rate), dtype=dtype,
+                         device=keep_mask.device)
     return keep_mask.to(dtype) * scale
 
 

@@ -123,13 +123,17 @@ def with_scheme(model: nn.Sequential, scheme: str) -> nn.Sequential:
     return swap_dropout(model, make_layer, rescale_next=rule.rescale_next)
 
 
-def standard_lr_groups(model: nn.Sequential, lr: float) -> list[dict]:
-    """SGD parameter groups with which a standard-dropout copy (from with_scheme) retraces an inverted run at `lr`.
+def standard_lr_groups(model: nn.Sequential, lr: float, *, power: int = 2) -> list[dict]:
+    """Parameter groups with which a standard-dropout copy (from with_scheme) retraces an inverted run at `lr`.
 
-    A weight W' = W / (1 - p) after a ScaledDropout layer gets lr / (1 - p)**2; every other parameter gets `lr`.
+    A weight W' = W / (1 - p) after a ScaledDropout layer gets lr / (1 - p)**power, every other parameter `lr`:
+    power 2 for SGD (with or without momentum), whose step is proportional to the gradient; power 1 for Adam,
+    whose step hardly depends on the gradient's scale.
     Chapter: inverted_scaling
     """
     lr = check_positive(lr, "lr")
+    if power not in (1, 2):
+        raise ValueError(f"power must be 1 (Adam) or 2 (SGD), got {power!r}")
     layers = _check_sequential(model)
     keep = {}  # id(weight) -> product of the keep probabilities of the dropout layers before it
     for index, layer in enumerate(layers):
@@ -138,7 +142,8 @@ def standard_lr_groups(model: nn.Sequential, lr: float) -> list[dict]:
             keep[id(weight)] = keep.get(id(weight), 1.0) * (1 - layer.p)
     if not keep:
         raise ValueError("the model has no ScaledDropout layer; build it with with_scheme(model, 'standard')")
-    return [{"params": [w], "lr": lr / keep[id(w)] ** 2 if id(w) in keep else lr} for w in model.parameters()]
+    return [{"params": [w], "lr": lr / keep[id(w)] ** power if id(w) in keep else lr}
+            for w in model.parameters()]
 
 
 @torch.no_grad()

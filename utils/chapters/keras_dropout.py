@@ -6,6 +6,7 @@ The chapter's dropout layer, `KerasDropout`, is in `utils.keras_dropout`; its mo
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 import numpy as np
@@ -68,3 +69,23 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
                      "output shape": str(tuple(layer.output.shape)), "parameters": layer.count_params(),
                      "settings": ", ".join(f"{key}={value}" for key, value in settings.items())})
     return pd.DataFrame(rows).set_index("layer")
+
+
+class MinimalDropout(keras.layers.Layer):
+    """Inverted dropout as a minimal custom Keras layer: the lesson of the chapter's last section.
+
+    Chapter: keras_dropout
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if not training:
+            return inputs
+        shape = keras.ops.shape(inputs)
+        uniform = keras.random.uniform(shape, seed=self.seed_generator)
+        keep = uniform >= self.rate  # kept with probability 1 - rate
+        return keras.ops.where(keep, inputs * (1 / (1 - self.rate)), 0.0)

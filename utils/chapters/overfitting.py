@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import NullFormatter, PercentFormatter
 from numpy.typing import ArrayLike
 from torch import nn
 
 from utils.plotting import PALETTE
-from utils.stats import PairedDifference, paired_difference
+from utils.stats import PairedDifference, interval_text, paired_difference
 
 METRICS: tuple[str, ...] = ("loss", "accuracy")
 History = Mapping[str, Sequence[float]]
@@ -167,10 +167,12 @@ def difference_table(diffs: Mapping[str, Mapping[str, PairedDifference]], *, sca
     return table
 
 
-def plot_gap_sweep(runs: Mapping[float, Sequence[History]], *, xlabel: str, log_base: float = 2) -> Figure:
+def plot_gap_sweep(runs: Mapping[float, Sequence[History]], *, xlabel: str, log_base: float = 2,
+                   log_gap: bool = False) -> Figure:
     """Plot final training and validation accuracy (left) and their gap (right) against a swept setting.
 
     `runs` maps each setting to its histories, one per seed. Lines join the means over seeds; dots are the seeds.
+    With `log_gap`, the gap panel is drawn on log-log axes with the least-squares line through the mean gaps.
     Chapter: overfitting
     """
     if not runs:
@@ -185,7 +187,7 @@ def plot_gap_sweep(runs: Mapping[float, Sequence[History]], *, xlabel: str, log_
     finals = {"training": [[_series(h, "accuracy")[-1] for h in runs[s]] for s in settings],
               "validation": [[_series(h, "val_accuracy")[-1] for h in runs[s]] for s in settings],
               "gap": [[generalisation_gap(h) for h in runs[s]] for s in settings]}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7.5, 3.4))
     panels = {"training": (left, PALETTE[0]), "validation": (left, PALETTE[1]), "gap": (right, PALETTE[3])}
     for name, (ax, color) in panels.items():
         for setting, values in zip(settings, finals[name], strict=True):
@@ -194,11 +196,48 @@ def plot_gap_sweep(runs: Mapping[float, Sequence[History]], *, xlabel: str, log_
     left.set_ylabel("final accuracy")
     left.legend()
     right.set_ylabel("accuracy gap (training − validation)")
-    right.set_ylim(bottom=0)
+    if log_gap:
+        mean_gaps = np.array([np.mean(v) for v in finals["gap"]])
+        if (mean_gaps <= 0).any():
+            raise ValueError("log_gap needs a positive mean gap at every setting")
+        slope, intercept = np.polyfit(np.log(settings), np.log(mean_gaps), 1)
+        right.plot(settings, np.exp(intercept) * np.asarray(settings, dtype=float) ** slope, color=PALETTE[7],
+                   linestyle="--", linewidth=1.2, label=f"fitted line, slope {slope:.2f}".replace("-", "−"))
+        right.set_yscale("log")
+        right.legend()
+    else:
+        right.set_ylim(bottom=0)
     for ax in (left, right):
         ax.set_xscale("log", base=log_base)
         ax.set_xticks(settings, labels=[f"{s:g}" for s in settings])
         ax.minorticks_off()
         ax.set_xlabel(xlabel)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    if log_gap:  # labelled ticks at doublings of 5 %, within the range shown
+        low, high = right.get_ylim()
+        right.set_yticks([t for t in 0.05 * 2.0 ** np.arange(-4, 5) if low <= t <= high])
+        right.yaxis.set_minor_formatter(NullFormatter())
     return fig
+
+
+def paired_text(a: ArrayLike, b: ArrayLike, *, scale: float = 100.0, unit: str = "points",
+                digits: int = 1) -> str:
+    """A paired difference a - b over seeds in words: per-seed values when they agree, else the interval.
+
+    Where the seeds disagree, the text is the interval and its verdict (`utils.stats.interval_text`).
+    When every seed's difference rounds to one value v, the text is '-3.4 points on each of the 3 seeds'; when they
+    span at most two steps of the last digit, '-3.5 to -3.4 points on every one of the 3 seeds'. A t-interval from a
+    few nearly equal differences is too narrow to read as one; the per-seed values say more.
+    Chapter: overfitting
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
+        raise ValueError(f"need two equal-length 1-D sequences of at least two values, got {a.shape} and {b.shape}")
+    rounded = np.round((a - b) * scale, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+    unit_text = f" {unit}" if unit else ""
+    low, high = rounded.min(), rounded.max()
+    if low == high:
+        return f"{low:+.{digits}f}{unit_text} on each of the {a.size} seeds"
+    if high - low <= 2 * 10.0 ** -digits + 1e-9:
+        return f"{low:+.{digits}f} to {high:+.{digits}f}{unit_text} on every one of the {a.size} seeds"
+    return interval_text(paired_difference(a, b), scale=scale, unit=unit, digits=digits)

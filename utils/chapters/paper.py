@@ -80,7 +80,8 @@ PAPER_FINDINGS: dict[str, tuple[str, str]] = {
     "width fixed": ("with the width n fixed, keeping very few units underfits; test error is flat for retention "
                     "0.4 to 0.8 (drop rates 0.2 to 0.6) and rises as nothing is dropped", "Fig. 9a"),
     "kept units fixed": ("with n × retention fixed, low retention does much better than with the width fixed; the "
-                         "curve is U-shaped, best near retention 0.6 (drop rate 0.4)", "Fig. 9b"),
+                         "curve is U-shaped, best near retention 0.6 (drop rate 0.4) as secondary summaries read "
+                         "the figure", "Fig. 9b"),
     "data-set size": ("training sets of 100, 500, 1K, 5K, 10K and 50K digits: dropout gives no improvement on the "
                       "two smallest; its gain grows with the size up to a point, then shrinks", "Fig. 10"),
     "Monte-Carlo averaging": ("around k = 50 sampled sub-networks, Monte-Carlo averaging matches weight scaling; "
@@ -99,6 +100,26 @@ PAPER_SETTINGS: dict[str, str | None] = {
     "batch size": None,
     "weight updates": "about 1 million",
     "seeds": None,
+}
+
+
+SECONDARY = "secondary sources, not checked against the paper here"
+UNSTATED = "not stated, per secondary sources"
+
+# The settings of the figures that the paper chapters redraw, where they differ from PAPER_SETTINGS. Only Table 2's
+# rows are checked against the paper; the figures' networks are known here from secondary summaries only.
+FIGURE_SETTINGS: dict[str, dict[str, str | None]] = {
+    "table2": {"hidden layers": "3 × 1024 ReLU (Table 2)",
+               "drop rate, inputs": f"0.2 (retention 0.8; {SECONDARY})",
+               "drop rate, hidden": f"0.5 (retention 0.5; {SECONDARY})",
+               "learning rate": None, "batch size": None, "seeds": None},
+    "fig9": {"hidden layers": f"Fig. 9a: 3 × 2048; Fig. 9b: n × retention = 256, 256, 512 ({SECONDARY})",
+             "drop rate, inputs": f"none in Fig. 9a ({SECONDARY})",
+             "learning rate": None, "batch size": None, "seeds": None},
+    "fig10": {"hidden layers": f"1024, 1024, 2048 ({SECONDARY})",
+              "drop rate, inputs": f"0.2 (retention 0.8; {SECONDARY})",
+              "drop rate, hidden": f"0.5 (retention 0.5; {SECONDARY})",
+              "learning rate": None, "batch size": None, "seeds": None},
 }
 
 
@@ -142,7 +163,8 @@ def _describe(sweep: Sweep, n_train: int) -> dict[str, str]:
 def differences(name: str) -> pd.DataFrame:
     """Every setting of stored sweep `name` side by side: this page's runs, the paper-scale runs and the paper.
 
-    Rows are PAPER_SETTINGS' keys; "not stated" marks what the paper does not say. A setting in which the three
+    Rows are PAPER_SETTINGS' keys; "not stated" marks what the paper does not say (for the figures of
+    FIGURE_SETTINGS, what secondary summaries say it does not state). A setting in which the three
     agree is kept, so that the table is the whole configuration, not only its differences.
     Chapters: paper_mnist, paper_rate, paper_data_size, ensemble
     """
@@ -152,6 +174,9 @@ def differences(name: str) -> pd.DataFrame:
     paper_sweep = PAPER_SWEEPS.get(name) or PAPER_SWEEPS.get(name.split("_")[0])
     paper_scale = _describe(paper_sweep, 54_000) if paper_sweep else dict.fromkeys(laptop, "–")
     paper = {key: value or "not stated" for key, value in PAPER_SETTINGS.items()}
+    figure = next((key for key in FIGURE_SETTINGS if name == key or name.startswith(key + "_")), None)
+    if figure is not None:
+        paper.update({key: value or UNSTATED for key, value in FIGURE_SETTINGS[figure].items()})
     if "rate" in SWEEPS[name].setting_names:
         paper["drop rate, hidden"] = "the swept rate (Fig. 9)"
     return pd.DataFrame({
@@ -159,3 +184,49 @@ def differences(name: str) -> pd.DataFrame:
         "paper scale (on a GPU)": paper_scale,
         "the paper": paper,
     }).rename_axis("setting")
+
+
+# The three stored sweeps that train the same plain 2 × 256 ReLU net on the same 4,000 MNIST-subset digits, and
+# how to pick that net's runs out of each: (chapter, sweep, rows of the plain net on all 4,000 digits).
+_PLAIN_RUNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("paper_mnist", "table2", {"method": "no dropout"}),
+    ("paper_rate", "fig9", {"mode": "fixed width", "rate": 0.0}),
+    ("paper_data_size", "fig10_mnist5k", {"method": "no dropout", "size": 4_000}),
+)
+
+
+def _schedule_words(sweep: Sweep, lr: float) -> dict[str, str]:
+    """A sweep's training schedule in a few words: updates, learning rate and momentum."""
+    p: Mapping[str, Any] = sweep.parameters
+    updates = int(p["updates"]) if "updates" in p else int(p["epochs"]) * -(-4_000 // int(p["batch_size"]))
+    momentum = (f"{p['momentum']:g} → {p['momentum_end']:g}" if p.get("momentum_end") is not None
+                else f"{p['momentum']:g}")
+    return {"updates": f"{updates:,}", "lr": f"{lr:g}", "momentum": momentum}
+
+
+def plain_levels() -> pd.DataFrame:
+    """The plain 2 × 256 net on the 4,000 digits in each paper chapter's sweep: its schedule and mean errors (%).
+
+    The three chapters train the same network on the same digits with different schedules, so its error differs
+    from page to page. In table2 the learning rate is the one with the lowest mean validation error.
+    Chapters: paper_mnist, paper_rate, paper_data_size
+    """
+    from utils.store import load_results
+
+    rows = {}
+    for chapter, name, where in _PLAIN_RUNS:
+        sweep = SWEEPS[name]
+        runs = load_results(sweep)
+        for column, value in where.items():
+            runs = runs[runs[column] == value]
+        if "lr" in runs.columns:
+            lr = float(runs.groupby("lr")["val_error"].mean().idxmin())
+            runs = runs[runs["lr"] == lr]
+        else:
+            lr = float(sweep.parameters["lr"])
+        if runs["seed"].nunique() != len(runs) or runs.empty:
+            raise ValueError(f"expected one plain run per seed in sweep {name!r}, got {len(runs)} rows")
+        rows[chapter] = {**_schedule_words(sweep, lr),
+                         "test error %": f"{100 * runs['test_error'].mean():.1f}",
+                         "train error %": f"{100 * runs['train_error'].mean():.1f}"}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("page")

@@ -28,6 +28,8 @@ from utils.stats import PairedDifference, mean_sd, paired_difference
 METHODS: tuple[str, str] = ("no dropout", "dropout")
 METRICS: tuple[str, ...] = ("train_error", "test_error")
 COLUMNS: tuple[str, ...] = ("size", "method", "seed", "epochs", "updates", *METRICS)
+UNDERFIT = 0.1  # a mean training error above this: the network does not fit its training set
+NOT_COMPARABLE = "underfits: not comparable"
 
 
 # --- checks (the public functions check their arguments once, then call the private helpers) ----------------------
@@ -73,6 +75,20 @@ def _gains(runs: pd.DataFrame, metric: str) -> dict[int, PairedDifference]:
     """The paired gain (no dropout - dropout) at each size of checked runs."""
     plain, dropout = (_matrix(runs, method, metric) for method in METHODS)
     return {int(size): paired_difference(plain[size].to_numpy(), dropout[size].to_numpy()) for size in plain.columns}
+
+
+def underfit_sizes(runs: pd.DataFrame, *, threshold: float = UNDERFIT) -> list[int]:
+    """The sizes at which either network's mean training error is above `threshold`: it underfits there.
+
+    A gain measured where a network does not fit its own training set compares an underfitting network, not the
+    effect of the data-set size.
+    Chapter: paper_data_size
+    """
+    runs = _check_runs(runs)
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be an error rate strictly between 0 and 1, got {threshold!r}")
+    train = runs.groupby(["size", "method"])["train_error"].mean().unstack("method")
+    return [int(size) for size in train.index[(train > threshold).any(axis=1)]]
 
 
 # --- tables ------------------------------------------------------------------------------------------------------
@@ -140,17 +156,18 @@ def error_table(runs: pd.DataFrame, metric: str = "train_error") -> pd.DataFrame
 
 
 def gain_table(runs: pd.DataFrame, metric: str = "test_error") -> pd.DataFrame:
-    """Per size: both methods' error (mean ± sd over seeds, in %), the gain, its 95 % interval, p and the verdict.
+    """Per size: both methods' error (mean ± sd over seeds, in %), the gain, its 95 % interval and the verdict.
 
+    At a size where a network underfits (`underfit_sizes`), the verdict reads NOT_COMPARABLE.
     Chapter: paper_data_size
     """
     runs, metric = _check_runs(runs), _check_metric(metric)
     table = _error_columns(runs, metric)
     found = _gains(runs, metric)
+    underfit = set(underfit_sizes(runs))
     table["gain, points"] = [f"{100 * gain.mean:+.2f}" for gain in found.values()]
     table["95 % interval"] = [f"{100 * gain.low:+.2f} to {100 * gain.high:+.2f}" for gain in found.values()]
-    table["p"] = ["< 0.001" if gain.p_value < 0.001 else f"{gain.p_value:.3f}" for gain in found.values()]
-    table["verdict"] = [gain.verdict() for gain in found.values()]
+    table["verdict"] = [NOT_COMPARABLE if size in underfit else gain.verdict() for size, gain in found.items()]
     return table
 
 
@@ -293,7 +310,8 @@ def compare_with_paper(tables: Mapping[str, pd.DataFrame], metric: str = "test_e
             "the gain grows with the size up to a point": (
                 f"peak at {peaked.peak:,}; peak − smallest {100 * peaked.rise.mean:+.1f} points, "
                 f"{peaked.rise.verdict()}"),
-            "then shrinks": f"peak − largest {100 * peaked.fall.mean:+.1f} points, {peaked.fall.verdict()}",
+            "then shrinks": (NOT_COMPARABLE if max(found) in underfit_sizes(runs) else
+                             f"peak − largest {100 * peaked.fall.mean:+.1f} points, {peaked.fall.verdict()}"),
         }
     return pd.DataFrame(columns).rename_axis("the paper (Fig. 10)")
 
@@ -329,7 +347,13 @@ def plot_errors(tables: Mapping[str, pd.DataFrame], metric: str = "test_error") 
             mean, sd = table.mean().to_numpy(), table.std(ddof=1).to_numpy()
             ax.plot(table.columns, mean, marker="o", color=color, label=method)
             ax.fill_between(table.columns, mean - sd, mean + sd, color=color, alpha=0.2, linewidth=0)
-        _size_axis(ax, sorted(runs["size"].unique()))
+        sizes = sorted(runs["size"].unique())
+        underfit = underfit_sizes(runs)
+        if underfit:
+            ax.axvspan(underfit[0] / 1.4, underfit[-1] * 1.4, color="0.9", zorder=0, linewidth=0)
+            ax.text(np.sqrt(underfit[0] * underfit[-1]), 0.97, "dropout net\nunderfits", ha="center", va="top",
+                    transform=ax.get_xaxis_transform(), fontsize=9, color="0.3")
+        _size_axis(ax, sizes)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_ylim(bottom=0)
         ax.set_title(title)
@@ -341,12 +365,15 @@ def plot_errors(tables: Mapping[str, pd.DataFrame], metric: str = "test_error") 
 def plot_gains(tables: Mapping[str, pd.DataFrame], metric: str = "test_error") -> Figure:
     """Dropout's gain per size with its 95 % interval, one panel per data set; filled markers where it is resolved.
 
+    Only the sizes at which both networks fit their training sets are drawn (see `underfit_sizes`).
+
     Chapter: paper_data_size
     """
     tables, metric = _checked_tables(tables), _check_metric(metric)
     fig, axes = plt.subplots(1, len(tables), figsize=(4.8 * len(tables), 3.6), squeeze=False)
     for ax, (title, runs) in zip(axes[0], tables.items()):
-        found = _gains(runs, metric)
+        underfit = set(underfit_sizes(runs))
+        found = {size: gain for size, gain in _gains(runs, metric).items() if size not in underfit}
         sizes = np.array(list(found))
         means = np.array([100 * gain.mean for gain in found.values()])
         low = np.array([100 * gain.low for gain in found.values()])

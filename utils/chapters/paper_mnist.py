@@ -130,6 +130,8 @@ def summary(runs: pd.DataFrame, chosen: Choice) -> pd.DataFrame:
 def paired_table(errors: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """Paired differences a − b of per-seed errors (`per_seed`), in points, with the 95 % t-interval and verdict.
 
+    A pair whose runs are identical on every seed gets the verdict "0 (the same runs)" and no p-value.
+
     Chapter: paper_mnist
     """
     if not isinstance(errors, pd.DataFrame) or errors.empty:
@@ -139,6 +141,10 @@ def paired_table(errors: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> pd.D
         if a not in errors.columns or b not in errors.columns:
             raise ValueError(f"no column {a!r} or {b!r} in errors; there are {list(errors.columns)}")
         d = paired_difference(errors[a], errors[b])
+        if d.sd == 0 and d.mean == 0:  # the same runs twice: nothing to test
+            rows[f"{a} − {b}"] = {"mean (points)": 0.0, "sd (points)": 0.0, "low": 0.0, "high": 0.0,
+                                  "p": np.nan, "seeds": d.n, "verdict": "0 (the same runs)"}
+            continue
         rows[f"{a} − {b}"] = {"mean (points)": 100 * d.mean, "sd (points)": 100 * d.sd, "low": 100 * d.low,
                               "high": 100 * d.high, "p": d.p_value, "seeds": d.n, "verdict": d.verdict()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("difference")
@@ -157,6 +163,50 @@ def mcnemar_by_seed(runs: pd.DataFrame, chosen: Choice, a: str, b: str, *,
         rows[seed] = {f"only {a}": test.only_a, f"only {b}": test.only_b, "p": test.p_value,
                       "verdict": test.verdict()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("seed")
+
+
+def _wrong(runs: pd.DataFrame, chosen: Choice, method: str, n_test: int) -> np.ndarray:
+    """Seeds x test digits: 1 where `method`'s run of that seed got the digit wrong."""
+    bits = per_seed(runs, {method: chosen[method]}, "test_correct")[method]
+    return np.stack([~unpack_bits(text, n_test) for text in bits]).astype(float)
+
+
+def digit_standard_error(runs: pd.DataFrame, chosen: Choice, a: str, b: str, *, n_test: int) -> float:
+    """The standard error, from the choice of test digits alone, of the seed-averaged error difference a − b.
+
+    Each digit contributes its own difference, averaged over the seeds; the error difference is the mean of
+    those, so its standard error over redraws of the digits is their sample sd over the square root of n_test.
+    Chapter: paper_mnist
+    """
+    per_digit = (_wrong(runs, chosen, a, n_test) - _wrong(runs, chosen, b, n_test)).mean(axis=0)
+    return float(per_digit.std(ddof=1) / np.sqrt(n_test))
+
+
+def bootstrap_difference(runs: pd.DataFrame, chosen: Choice, a: str, b: str, *, n_test: int,
+                         resample: Sequence[str] = ("seeds", "digits"), n_boot: int = 4_000,
+                         seed: int = 0) -> tuple[float, float]:
+    """The 95 % paired bootstrap interval of the mean test-error difference a − b, as error rates (low, high).
+
+    Each replicate redraws the seeds, the test digits, or both (`resample`), with replacement, and keeps the pairs:
+    a drawn seed brings both methods' runs of that seed, a drawn digit both methods' answers on it. The interval is
+    the 2.5 and 97.5 percentiles of the replicates (generator seeded with `seed`).
+    Chapter: paper_mnist
+    """
+    allowed = {"seeds", "digits"}
+    if not resample or not set(resample) <= allowed:
+        raise ValueError(f"resample must name some of {sorted(allowed)}, got {resample!r}")
+    if n_boot < 100:
+        raise ValueError(f"n_boot must be at least 100, got {n_boot}")
+    diff = _wrong(runs, chosen, a, n_test) - _wrong(runs, chosen, b, n_test)  # seeds x digits
+    n_seeds = diff.shape[0]
+    rng = np.random.default_rng(seed)
+    replicates = np.empty(n_boot)
+    for i in range(n_boot):
+        rows = rng.integers(0, n_seeds, n_seeds) if "seeds" in resample else np.arange(n_seeds)
+        cols = rng.integers(0, n_test, n_test) if "digits" in resample else np.arange(n_test)
+        replicates[i] = diff[np.ix_(rows, cols)].mean()
+    low, high = np.percentile(replicates, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def norm_table(runs: pd.DataFrame, chosen: Choice) -> pd.DataFrame:
@@ -179,7 +229,9 @@ def plot_lr_curves(runs: pd.DataFrame, chosen: Choice, *, ax: Axes | None = None
     """Mean validation error against learning rate per method, ± 1 sample sd over seeds, the chosen rates starred.
 
     The y axis shows the error rates in `span` (bottom, top). A mean above the top (failing runs end near chance,
-    90 % error) is drawn as a triangle on the top edge, with its value written above the axes.
+    90 % error) is drawn as a triangle on the top edge, with its value written above the axes, and with the
+    number of failed runs (`failed_counts`) where some but not all failed. A star that would hide an earlier
+    method's star at the same rate is drawn a little to its right.
     Chapter: paper_mnist
     """
     runs = _check_runs(runs)
@@ -190,6 +242,8 @@ def plot_lr_curves(runs: pd.DataFrame, chosen: Choice, *, ax: Axes | None = None
     if ax is None:
         _, ax = plt.subplots()
     stats = runs.groupby(["method", "lr"], sort=False)["val_error"].agg(["mean", "std"])
+    failed, n_seeds = failed_counts(runs), runs["seed"].nunique()
+    stars: list[tuple[float, float]] = []
     for i, method in enumerate(methods_of(runs)):
         color, style = PALETTE[i % len(PALETTE)], LINE_STYLES[i % len(LINE_STYLES)]
         part = stats.loc[method]
@@ -197,15 +251,20 @@ def plot_lr_curves(runs: pd.DataFrame, chosen: Choice, *, ax: Axes | None = None
         ax.plot(lrs, np.minimum(mean, top), marker="o", color=color, linestyle=style, label=method)
         ax.fill_between(lrs, np.minimum(mean - sd, top), np.minimum(mean + sd, top), color=color, alpha=0.18,
                         linewidth=0)
-        ax.plot([chosen[method]], [mean[list(lrs).index(chosen[method])]], marker="*", markersize=16, color=color,
+        star = (chosen[method], mean[list(lrs).index(chosen[method])])
+        shift = sum(1 for lr, value in stars if lr == star[0] and abs(value - star[1]) < 0.05 * (top - bottom))
+        stars.append(star)
+        ax.plot([star[0] * 1.15 ** shift], [star[1]], marker="*", markersize=16, color=color,
                 markeredgecolor="black", zorder=5, linestyle="none")
         off = mean > top
         if off.any():
-            ax.plot(lrs[off], np.full(off.sum(), top), marker="^", markersize=8, color=color, linestyle="none",
+            ax.plot(lrs[off], np.full(off.sum(), top), marker="^", markersize=9, color=color, linestyle="none",
                     zorder=4)
         for lr, value in zip(lrs[off], mean[off]):
-            ax.annotate(f"{value:.0%}", (lr, top), xytext=(0, 8 + 10 * i), textcoords="offset points",
-                        color=color, fontsize=8, ha="center", annotation_clip=False)
+            k = int(failed.loc[method, lr])
+            label = f"{value:.0%}" + (f" ({k} of {n_seeds} failed)" if 0 < k < n_seeds else "")
+            ax.annotate(label, (lr, top), xytext=(0, 8 + 12 * i), textcoords="offset points",
+                        color=color, fontsize=9.5, ha="center", annotation_clip=False)
     ax.set_xscale("log")
     lrs = sorted(runs["lr"].unique())
     ax.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])

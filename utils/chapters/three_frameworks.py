@@ -302,3 +302,34 @@ def torch_forward(model: torch.nn.Sequential, x: np.ndarray,
             else:
                 h = layer(h)
     return h.numpy()
+
+
+def lstm_input_masks(lstm: keras.layers.LSTM, sequence: np.ndarray) -> list[np.ndarray]:
+    """Run a Keras LSTM once in training mode; return the input masks its cell used.
+
+    One array per time step the cell asked for a mask, of shape (masks, batch, features):
+    one mask, or one per gate when the cell splits its kernel into four.
+    Chapter: three_frameworks
+    """
+    import keras
+
+    if not isinstance(lstm, keras.layers.LSTM) or not lstm.dropout:
+        raise ValueError("expected a keras.layers.LSTM with dropout > 0")
+    sequence = np.asarray(sequence)
+    if sequence.ndim != 3:
+        raise ValueError(f"expected a (batch, time, features) sequence, got {sequence.shape}")
+    cell, seen = lstm.cell, []
+    draw = cell.get_dropout_mask
+
+    def recording(step_input: Any) -> Any:
+        mask = draw(step_input)
+        seen.append(np.stack([np.asarray(m) for m in
+                              (mask if isinstance(mask, (list, tuple)) else [mask])]))
+        return mask
+
+    cell.get_dropout_mask = recording
+    try:
+        lstm(sequence, training=True)
+    finally:
+        del cell.get_dropout_mask  # back to the class's method
+    return seen

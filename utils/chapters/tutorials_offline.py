@@ -141,7 +141,10 @@ def difference_table(a: pd.DataFrame, b: pd.DataFrame, columns: Mapping[str, str
     rows = {}
     for metric, label in columns.items():
         result = paired_difference(a[metric], b[metric])
-        rows[label] = {"mean (points)": f"{result.mean * 100:+.1f}",
+        mean = f"{result.mean * 100:+.1f}"
+        if mean in ("+0.0", "-0.0"):  # show the sign's size rather than a signed zero
+            mean = f"{result.mean * 100:+.2f}"
+        rows[label] = {"mean (points)": mean,
                        f"95 % interval ({result.n} {over})": f"{result.low * 100:+.1f} to {result.high * 100:+.1f}",
                        "verdict": result.verdict()}
     return pd.DataFrame(rows).T

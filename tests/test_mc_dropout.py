@@ -1,5 +1,7 @@
 """Monte-Carlo dropout: only dropout switched on, repeatable passes, the spread measures, rotation and the CNN."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from utils.chapters.mc_dropout import (
     class_colours,
     dropout_layers,
     dropout_rate,
+    ensemble_sweep,
     entropy,
     eval_predict,
     mc_mode,
@@ -227,7 +230,8 @@ def test_rotation_sweep_measures_every_angle_and_sets_thresholds_upright(lenet, 
     labels = np.arange(len(digits)) % 10
     sweep = rotation_sweep(lenet, digits, labels, np.array([0, 90, 180]), passes=4, seed=2)
     flagged = [f"flagged by {score}" for score in UNCERTAINTY_SCORES]
-    assert set(sweep) == {"angle", "accuracy", "eval accuracy", "low-spread errors", *UNCERTAINTY_SCORES, *flagged}
+    assert set(sweep) == {"angle", "accuracy", "eval accuracy", "low-spread errors",
+                          "low-entropy eval errors", *UNCERTAINTY_SCORES, *flagged}
     assert all(values.shape == (3,) for values in sweep.values())
     np.testing.assert_array_equal(sweep["angle"], [0, 90, 180])
     # The thresholds are the upright digits' 95th percentiles: of 12 digits, each score flags the top one.
@@ -240,6 +244,7 @@ def test_rotation_sweep_measures_every_angle_and_sets_thresholds_upright(lenet, 
     turned = mc_predict(lenet, rotate_images(digits, 90), passes=4, seed=3)  # angle 1 draws from seed + 1
     np.testing.assert_allclose(sweep["mutual information"][1], mutual_information(turned).mean())
     assert np.all(sweep["low-spread errors"] <= 1 - sweep["accuracy"] + 1e-12)
+    assert np.all(sweep["low-entropy eval errors"] <= 1 - sweep["eval accuracy"] + 1e-12)
     again = rotation_sweep(lenet, digits, labels, [0, 90, 180], passes=4, seed=2)
     assert all(np.array_equal(sweep[key], again[key]) for key in sweep)
 
@@ -402,3 +407,26 @@ def test_class_colours_are_distinct_and_keep_near_pairs_apart_for_five_classes()
     for bad in ([], [1, 1], list(range(9))):
         with pytest.raises(ValueError):
             class_colours(bad)
+
+
+def test_ensemble_sweep_averages_the_eval_mode_predictions(lenet, digits):
+    labels = np.arange(len(digits)) % 10
+    other = copy.deepcopy(lenet)
+    with torch.no_grad():
+        other[-1].bias += 0.5
+    sweep = ensemble_sweep([lenet, other], digits, labels, np.array([0, 90]))
+    assert set(sweep) == {"angle", "accuracy", "entropy", "flagged"}
+    mean = (eval_predict(lenet, digits) + eval_predict(other, digits)) / 2
+    np.testing.assert_allclose(sweep["entropy"][0], entropy(mean).mean(), rtol=1e-6)
+    np.testing.assert_allclose(sweep["accuracy"][0], np.mean(mean.argmax(1) == labels))
+    assert sweep["flagged"][0] == 1 / 12  # the top one of 12 upright digits
+    single = ensemble_sweep([lenet], digits, labels, [0, 90])
+    plain = rotation_sweep(lenet, digits, labels, [0, 90], passes=2)
+    np.testing.assert_allclose(single["entropy"], plain["eval entropy"], rtol=1e-6)
+    np.testing.assert_allclose(single["flagged"], plain["flagged by eval entropy"])
+
+
+@pytest.mark.parametrize("models, angles", [([], [0, 90]), (["not a model"], [0, 90]), (None, [90, 0])])
+def test_ensemble_sweep_rejects_bad_arguments(lenet, digits, models, angles):
+    with pytest.raises((TypeError, ValueError)):
+        ensemble_sweep([lenet] if models is None else models, digits, np.zeros(len(digits), dtype=int), angles)

@@ -97,6 +97,11 @@ def test_differences_pair_each_setup_with_the_baseline_by_seed():
     assert table.loc[("dropout", "loss"), "verdict"] == diffs["dropout"]["loss"].verdict()
     low, high = diffs["dropout"]["test"].low * 100, diffs["dropout"]["test"].high * 100
     assert table.loc[("dropout", "test"), "95 % interval"] == f"{low:+.1f} to {high:+.1f}"
+    chosen = difference_table(diffs, scales={"test": 100, "loss": 1}, digits={"test": 1, "loss": 3},
+                              no_verdict={("dropout", "loss"): "chosen on this set: no verdict"})
+    assert chosen.loc[("dropout", "loss"), "verdict"] == "chosen on this set: no verdict"
+    assert chosen.loc[("dropout", "loss"), "mean difference"] == "-0.267"  # the numbers stay
+    assert chosen.loc[("dropout", "test"), "verdict"] == table.loc[("dropout", "test"), "verdict"]
 
 
 def test_sweep_plot_draws_means_and_seeds_in_setting_order():
@@ -133,6 +138,8 @@ def test_sweep_plot_draws_means_and_seeds_in_setting_order():
     (lambda: differences({"plain": {"test": [1, 2]}, "b": {"loss": [1, 2]}}, "plain"), ValueError),
     (lambda: difference_table(differences({"a": {"t": [1, 2]}, "b": {"t": [2, 4]}}, "a"),
                               scales={}, digits={"t": 1}), KeyError),
+    (lambda: difference_table(differences({"a": {"t": [1, 2]}, "b": {"t": [2, 4]}}, "a"),
+                              scales={"t": 1}, digits={"t": 1}, no_verdict={("b", "loss"): "x"}), KeyError),
 ])
 def test_bad_input_is_rejected_clearly(call, error):
     with pytest.raises(error):
@@ -160,13 +167,28 @@ def test_log_gap_sweep_draws_the_gap_on_log_log_axes_with_its_fitted_line():
     fitted = [line for line in right.get_lines() if line.get_label().startswith("fitted line")]
     assert len(fitted) == 1 and "slope −0.50" in fitted[0].get_label()
     assert np.allclose(fitted[0].get_ydata(), [0.4, 0.2, 0.1])
+    low, high = right.get_ylim()
+    ticks = [t for t in right.get_yticks() if low <= t <= high]
+    assert min(ticks) <= 1.2 * low  # a labelled tick near the bottom of the axis
+    plt.close(fig)
+
+
+def test_log_gap_sweep_labels_a_tick_just_below_gaps_that_start_above_one():
+    gaps = {n: [{**HISTORY, "val_accuracy": [0.0, 0.0, 0.0, 1.0 - g]}] for n, g in ((1, 0.235), (4, 0.055))}
+    fig = plot_gap_sweep(gaps, xlabel="n", log_gap=True)
+    right = fig.axes[1]
+    low, high = right.get_ylim()
+    ticks = [t for t in right.get_yticks() if low <= t <= high]
+    assert np.isclose(min(ticks), 0.05) and low < 0.05 < 0.055
     plt.close(fig)
 
 
 def test_paired_text_names_a_difference_equal_on_every_seed_and_otherwise_gives_the_interval():
     assert paired_text([0.90, 0.80, 0.70], [0.934, 0.834, 0.734]) == "-3.4 points on each of the 3 seeds"
     assert paired_text([1.0, 2.0], [1.0, 2.0], scale=1, unit="") == "+0.0 on each of the 2 seeds"
-    assert paired_text([0.90, 0.80], [0.934, 0.835]) == "-3.5 to -3.4 points on every one of the 2 seeds"
+    range_text = paired_text([0.90, 0.80], [0.934, 0.835])
+    assert range_text == "-3.5 to -3.4 points, seed by seed (each of the 2 seeds in that range)"
+    assert "interval" not in range_text  # per-seed values must not read as an interval
     spread = paired_text([0.90, 0.80, 0.75], [0.88, 0.81, 0.70])
     assert spread.endswith(": not resolved") and "(95 % interval, 3 seeds)" in spread
     with pytest.raises(ValueError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from utils.chapters.paper import (
+    LARGE_SCALE,
     PAPER_FINDINGS,
     PAPER_SETTINGS,
     PAPER_TABLE2,
@@ -74,11 +75,18 @@ def test_the_table2_differences_give_the_update_counts():
         differences("table9")
 
 
-def test_the_figures_networks_are_marked_as_secondary():
-    assert "secondary" in differences("fig9").loc["hidden layers", "the paper"]
+def test_the_figures_settings_name_their_section_of_the_paper():
+    assert "§7.3" in differences("fig9").loc["hidden layers", "the paper"]
     assert "none in Fig. 9a" in differences("fig9").loc["drop rate, inputs", "the paper"]
-    assert "secondary" in differences("fig10_mnist5k").loc["hidden layers", "the paper"]
+    assert "§7.4" in differences("fig10_mnist5k").loc["hidden layers", "the paper"]
+    assert "Appendix B.1" in differences("table2").loc["drop rate, inputs", "the paper"]
+    assert differences("fig10_mnist1d").loc["weight updates", "the paper"] == "not stated for Fig. 10"
     assert differences("fig11").loc["learning rate", "the paper"] == "not stated"
+    assert not differences("fig9").map(lambda cell: "secondary" in cell).any().any()
+
+
+def test_the_middle_column_is_named_for_what_it_is():
+    assert list(differences("fig9").columns) == ["this page", LARGE_SCALE, "the paper"]
 
 
 def test_plain_levels_put_the_same_network_on_three_schedules():

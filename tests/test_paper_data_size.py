@@ -224,3 +224,22 @@ def test_sizes_where_a_network_underfits_are_marked_not_comparable():
     plt.close(figure)
     with pytest.raises(ValueError, match="threshold"):
         underfit_sizes(runs, threshold=1.5)
+
+
+def test_a_fall_to_a_size_where_dropout_begins_to_underfit_is_marked_confounded():
+    runs = make_runs(gain_by_size=(0.0, 0.05, 0.0))
+    assert not shape(runs).confounded and shape(runs).fall_verdict() == "resolved"
+    runs.loc[(runs["size"] == 10_000) & (runs["method"] == "dropout"), "train_error"] = 0.02  # above ONSET
+    assert underfit_sizes(runs) == []  # below the level at which it underfits outright
+    peaked = shape(runs)
+    assert peaked.falls and peaked.confounded and peaked.onset == pytest.approx(0.02)
+    assert peaked.summary().endswith("a resolved fall that the onset of underfitting confounds")
+    assert "; confounded (dropout's training error 2.0 % there)" in compare_with_paper({"A": runs}).loc[
+        "then shrinks", "A"]
+
+
+def test_a_resolved_loss_is_named_as_one_in_the_gain_table():
+    runs = make_runs(gain_by_size=(0.0, 0.05, -0.05))
+    table = gain_table(runs)
+    assert table.loc[10_000, "verdict"] == "resolved (a loss)" and table.loc[1_000, "verdict"] == "resolved"
+    assert table.loc[1_000, "95 % interval"].count(".") == 2  # one decimal at each end

@@ -240,7 +240,8 @@ def test_per_epoch_columns_and_their_paired_differences():
 def test_tables_say_which_spread_and_which_interval():
     split = arms(_table(), "drop_rate")
     spread = spread_table({"none": split[0.0], "half": split[0.5]}, {"acc_last": "last"})
-    assert spread.loc["last", "half"] == "93.7 ± 1.5 (sd, 3 seeds)"
+    assert spread.loc["last", "half"] == "93.7 ± 1.5"
+    assert spread.columns.name == "mean ± sd (sd over 3 seeds)"
     differences = difference_table(split[0.5], split[0.0], {"acc_last": "last epoch"})
     result = paired_difference(split[0.5]["acc_last"], split[0.0]["acc_last"])
     assert differences.loc["last epoch"].to_dict() == {

@@ -50,53 +50,49 @@ def _apply_mask(x: np.ndarray, keep: np.ndarray, rate: float,
 
 
 class Dropout:
-    """Inverted dropout: in training, zero each element with probability `rate` and scale the rest by 1/(1 - rate).
+    """Inverted dropout: zero each element with probability `rate`, scale the rest.
 
-    In evaluation mode, and at rate 0, the layer is the identity. `rate` is the DROP probability (PyTorch's `p`,
-    Keras's `rate`); a rate of 1 is rejected. The output, and the gradient that backward returns, keep the input's
-    dtype. The masks come from `self.rng`, made from `seed` (None, an int, or a numpy Generator used as it is).
-    A subclass changes how the mask is drawn by overriding `draw_mask`.
+    In training the kept elements are scaled by 1/(1 - rate); in evaluation mode,
+    and at rate 0, the layer is the identity. `rate` is the DROP probability
+    (PyTorch's `p`, Keras's `rate`); a rate of 1 is rejected. The output, and the
+    gradient that backward returns, keep the input's dtype. The masks come from
+    `self.rng`, made from `seed` (None, an int, or a numpy Generator used as it
+    is). A subclass changes how the mask is drawn by overriding `draw_mask`.
 
     Chapter: numpy_dropout
     """
 
-    def __init__(self, rate: float, *, seed: int | np.random.Generator | None = None) -> None:
+    def __init__(self, rate: float, *,
+                 seed: int | np.random.Generator | None = None) -> None:
         self.rate = check_rate(rate)
         self.rng = _make_rng(seed)
         self.training = True
         self._mask: np.ndarray | None = None  # what backward applies
-        self._input: tuple[tuple[int, ...], np.dtype] | None = None  # shape and dtype of the last training forward
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(rate={self.rate}, training={self.training})"
+        # shape and dtype of the last training-mode input, for backward's checks
+        self._input: tuple[tuple[int, ...], np.dtype] | None = None
 
     def train(self, mode: bool = True) -> Dropout:
-        """Switch to training mode (or to evaluation mode with `mode=False`); return the layer."""
+        """Switch to training mode (`mode=False`: evaluation mode); return the layer."""
         self.training = bool(mode)
         return self
 
     def eval(self) -> Dropout:
-        """Switch to evaluation mode, where the layer is the identity; return the layer."""
+        """Switch to evaluation mode, where the layer is the identity; return it."""
         return self.train(False)
 
     @property
-    def keep_prob(self) -> float:
-        """The probability that an element is kept, 1 - rate."""
-        return 1.0 - self.rate
-
-    @property
     def mask(self) -> np.ndarray | None:
-        """The boolean mask (True = kept) of the last training-mode forward call, or None."""
+        """The boolean mask (True = kept) of the last training-mode forward, or None."""
         return self._mask
 
     # What the layer does: draw a mask, apply it forward, apply the same mask backward.
 
     def draw_mask(self, shape: tuple[int, ...]) -> np.ndarray:
-        """Draw a fresh boolean mask of `shape`: True (keep) with probability 1 - rate."""
+        """A fresh boolean mask of `shape`: True (keep) with probability 1 - rate."""
         return np.asarray(self.rng.random(shape) >= self.rate)  # asarray: shape () too
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Apply dropout to `x`; a given boolean `mask` (True = keep) replaces the draw."""
+        """Apply dropout to `x`, with a given boolean `mask` (True = keep) if any."""
         self._check_forward(x, mask)
         if not self.training or self.rate == 0.0:  # evaluation mode: the identity
             self._mask = self._input = None
@@ -111,7 +107,7 @@ class Dropout:
     __call__ = forward
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """Return the gradient for the last forward input: the same mask, the same scale."""
+        """Return the gradient for the last forward input: same mask, same scale."""
         self._check_backward(grad_out)
         if not self.training or self.rate == 0.0:
             return grad_out
@@ -120,8 +116,9 @@ class Dropout:
     def _draw_and_apply(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Draw a mask for `x` and apply it: (output, what backward will apply).
 
-        A subclass may do both steps at once (FastDropout), or keep something else than the
-        mask (SeededDropout).
+        A separate method so that a subclass can do both steps at once (FastDropout),
+        or keep something other than the mask (SeededDropout); the chapter on costs
+        builds both.
         """
         mask = self.draw_mask(x.shape)
         return _apply_mask(x, mask, self.rate), mask
@@ -129,6 +126,16 @@ class Dropout:
     def _apply_backward(self, grad_out: np.ndarray) -> np.ndarray:
         """Return `grad_out` times the last forward call's mask and scale."""
         return _apply_mask(grad_out, self._mask, self.rate)
+
+    # Conveniences: how the layer prints, and its keep probability.
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rate={self.rate}, training={self.training})"
+
+    @property
+    def keep_prob(self) -> float:
+        """The probability that an element is kept, 1 - rate."""
+        return 1.0 - self.rate
 
     # The argument checks: every wrong call gets an error that says what was wrong.
 

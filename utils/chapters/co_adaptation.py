@@ -26,7 +26,6 @@ from torch import nn
 from utils.checks import check_count, check_positive, check_rate, check_seed
 from utils.plotting import PALETTE
 from utils.stats import PairedDifference, paired_difference
-from utils.torch_models import make_mlp
 
 IMAGE_SHAPE: tuple[int, int] = (28, 28)
 N_PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
@@ -83,19 +82,30 @@ def _check_fraction(fraction: float) -> float:
 # --- the networks and their training -----------------------------------------------------------------------------
 
 
-def make_autoencoder(n_hidden: int = 256, *, drop_rate: float = 0.0, init_std: float = 0.01) -> nn.Sequential:
+def _autoencoder_settings(n_hidden: int, drop_rate: float, init_std: float) -> tuple[int, float, float]:
+    """Return make_autoencoder's arguments checked: a hidden width, a drop rate and a positive std, or raise."""
+    return check_count(n_hidden, "n_hidden"), check_rate(drop_rate), check_positive(init_std, "init_std")
+
+
+def make_autoencoder(n_hidden: int = 256, *, drop_rate: float = 0.0,
+                     init_std: float = 0.01) -> nn.Sequential:
     """Build Linear(784, n_hidden), ReLU, [Dropout(drop_rate)], Linear(n_hidden, 784): a ReLU autoencoder.
 
     The encoder's weights start as N(0, init_std²), small, so that a trained feature shows what training put there
     rather than the random start; everything else keeps PyTorch's default initialisation. Initial weights come from
-    PyTorch's global generator (seed it first).
+    PyTorch's global generator (seed it first). A drop rate of 0 leaves the dropout layer out.
     Chapter: co_adaptation
     """
-    n_hidden = check_count(n_hidden, "n_hidden")
-    init_std = check_positive(init_std, "init_std")
-    model = make_mlp(N_PIXELS, [n_hidden], N_PIXELS, drop_rate=check_rate(drop_rate))
+    n_hidden, drop_rate, init_std = _autoencoder_settings(n_hidden, drop_rate, init_std)
+    dropout = [nn.Dropout(drop_rate)] if drop_rate else []  # inverted, training only
+    model = nn.Sequential(
+        nn.Linear(784, n_hidden),  # the encoder: row j of W1 is unit j's feature
+        nn.ReLU(),
+        *dropout,
+        nn.Linear(n_hidden, 784),  # the decoder: column j of W2 is w_j
+    )
     with torch.no_grad():
-        model[0].weight.normal_(0.0, init_std)
+        model[0].weight.normal_(0.0, init_std)  # a small start
     return model
 
 
@@ -374,8 +384,9 @@ def plot_activations(activations: Mapping[str, np.ndarray], *, bins: int = 40) -
     """Histograms of the hidden activations and of each live unit's mean activation, one row per model (Fig. 8).
 
     Each column shares its axes across rows, and bar heights are shares (of all activations; of live units), so the
-    rows compare directly. In the left column the dark bar at zero holds only the activations that are exactly zero,
-    and the last bar everything above the 99th percentile of the positive ones.
+    rows compare directly. The left column draws only the positive activations, as shares of all of them, and states
+    the share that is exactly zero in the panel; its last bar holds everything above the 99th percentile of the
+    positive ones.
     Chapter: co_adaptation
     """
     import matplotlib.pyplot as plt
@@ -395,12 +406,13 @@ def plot_activations(activations: Mapping[str, np.ndarray], *, bins: int = 40) -
         positive = values[values > 0]
         row[0].hist(np.minimum(positive, top), bins=edges, weights=np.full(len(positive), 1 / len(values)),
                     color=colour)
-        row[0].bar(0, (values == 0).mean(), width=top / bins, align="edge", color="black", alpha=0.75)
+        row[0].text(0.97, 0.92, f"exactly 0: {(values == 0).mean():.0%} (not drawn)", transform=row[0].transAxes,
+                    ha="right", va="top")
         means = unit_means[title]
         row[1].hist(means, bins=mean_edges, weights=np.full(len(means), 1 / max(len(means), 1)), color=colour)
         row[0].set_ylabel(f"{title}\nshare of activations")
         row[1].set_ylabel("share of live units")
-    axes[-1, 0].set_xlabel("activation of a unit on a test digit (dark bar: exactly 0)")
+    axes[-1, 0].set_xlabel("non-zero activation of a unit on a test digit")
     axes[-1, 1].set_xlabel("mean activation of a live unit over the test digits")
     return fig
 
@@ -444,7 +456,7 @@ def plot_removal_curves(curves: Mapping[str, np.ndarray], fractions: Sequence[fl
     """Expected test error against the fraction of hidden units removed, one line per seed, one colour per model.
 
     `curves` maps a title to an array (seeds, fractions) from `expected_removal_errors`; `measured` may add, per
-    title, the errors measured with random masks at the fraction `at`, drawn as open circles. Log y-axis.
+    title, the errors measured with random masks at the fraction `at`, drawn as white circles. Log y-axis.
     Chapter: co_adaptation
     """
     import matplotlib.pyplot as plt
@@ -461,7 +473,8 @@ def plot_removal_curves(curves: Mapping[str, np.ndarray], fractions: Sequence[fl
             ax.plot(fractions, row, color=colour, linewidth=1.2, alpha=0.8, label=title if i == 0 else None)
         if measured is not None and title in measured:
             points = np.asarray(measured[title], dtype=np.float64)
-            ax.scatter(np.full(len(points), at), points, s=30, facecolors="none", edgecolors=colour, zorder=3)
+            ax.scatter(np.full(len(points), at), points, s=45, facecolors="white", edgecolors=colour,
+                       linewidths=1.5, zorder=3)
     ax.set(yscale="log", xlabel="fraction of hidden units removed at test time",
            ylabel="test error (squared, summed over pixels)")
     ax.legend(loc="upper left")

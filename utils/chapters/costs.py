@@ -63,7 +63,7 @@ def _calls_per_sample(fn: Callable[[], object], device: torch.device) -> int:
 
 
 def time_samples(fns: Mapping[str, Callable[[], object]], *, device: str | torch.device = "cpu",
-                 repeats: int = 15, warmup: int = 3) -> dict[str, list[float]]:
+                 repeats: int = 15, warmup: int = 3, settle: int = 0) -> dict[str, list[float]]:
     """Return every timed sample (seconds per call) of each named zero-argument callable, in round order.
 
     Sample i of every callable comes from round i, so ratios of samples of the same round pair them in time.
@@ -71,14 +71,18 @@ def time_samples(fns: Mapping[str, Callable[[], object]], *, device: str | torch
     Each callable gets `warmup` untimed calls; then each timed sample runs it back to back often enough to last at
     least MIN_SAMPLE_S, so that short kernels are not lost in launch latency or timer resolution. The `repeats`
     samples are taken in interleaved rounds (one sample of every callable per round), so that clock or load drift
-    affects all of them alike. On CUDA a sample is timed with CUDA events after a synchronisation; on the CPU with
-    time.perf_counter.
+    affects all of them alike, and the order within a round alternates (forward in even rounds, reversed in odd
+    ones: A B, B A, A B, ... for two callables), so that no callable is always timed first. With `settle` > 0 each
+    sample is preceded by that many untimed calls of the same callable, which bring its own data and code back into
+    the caches after the other callables ran. On CUDA a sample is timed with CUDA events after a synchronisation; on
+    the CPU with time.perf_counter.
     Chapter: costs
     """
     if not isinstance(fns, Mapping) or not fns or not all(callable(fn) for fn in fns.values()):
         raise TypeError("fns must be a non-empty mapping from names to zero-argument callables")
     repeats = check_count(repeats, "repeats")
     warmup = check_count(warmup, "warmup", minimum=0)
+    settle = check_count(settle, "settle", minimum=0)
     device = check_device(device)
     numbers = {}
     for name, fn in fns.items():
@@ -86,9 +90,12 @@ def time_samples(fns: Mapping[str, Callable[[], object]], *, device: str | torch
             fn()
         numbers[name] = _calls_per_sample(fn, device)
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            samples[name].append(_sample(fn, numbers[name], device) / numbers[name])
+    names = list(fns)
+    for round_index in range(repeats):
+        for name in names if round_index % 2 == 0 else names[::-1]:
+            for _ in range(settle):
+                fns[name]()
+            samples[name].append(_sample(fns[name], numbers[name], device) / numbers[name])
     return samples
 
 
@@ -105,6 +112,16 @@ def time_ops(fns: Mapping[str, Callable[[], object]], *, device: str | torch.dev
 def _ratio_samples(samples: Mapping[str, list[float]], name: str, unit: str) -> list[float]:
     """Per-round ratios of `name`'s samples to `unit`'s samples (the same round: taken close in time)."""
     return [a / b for a, b in zip(samples[name], samples[unit], strict=True)]
+
+
+def _paired_step_times(samples: Mapping[str, list[float]]) -> dict:
+    """Medians of the two steps' samples, and the overhead as the median of the rounds' paired ratios, minus one."""
+    ratios = _ratio_samples(samples, "step_s_with_dropout", "step_s_without_dropout")
+    return {**{name: statistics.median(values) for name, values in samples.items()},
+            "overhead": statistics.median(ratios) - 1.0,
+            "overhead_samples": [ratio - 1.0 for ratio in ratios],
+            "added_s_samples": [a - b for a, b in zip(
+                samples["step_s_with_dropout"], samples["step_s_without_dropout"], strict=True)]}
 
 
 def time_op(fn: Callable[[], object], *, device: str | torch.device = "cpu", repeats: int = 15,
@@ -166,9 +183,10 @@ def mlp_step_overhead(batch_size: int, device: str | torch.device, *,
     """Time one SGD training step of a float32 ReLU MLP with and without dropout; return both and the overhead.
 
     A step is forward, cross-entropy on random labels, backward and an SGD (momentum 0.9) update, on a random batch
-    already on `device`. Dropout with `drop_rate` follows each hidden layer; the overhead is with / without - 1 of
-    the medians; `overhead_samples` holds the same ratio and `added_s_samples` the difference (seconds) for each
-    round of samples, whose spread is the timing noise.
+    already on `device`. Dropout with `drop_rate` follows each hidden layer. The two steps are timed in alternating
+    order (see time_samples), each sample after one untimed step; `overhead_samples` holds with / without - 1 and
+    `added_s_samples` the difference (seconds) for each round, whose spread is the timing noise, and `overhead` is
+    the median of `overhead_samples`.
     Chapter: costs
     """
     batch_size = check_count(batch_size, "batch_size")
@@ -184,13 +202,7 @@ def mlp_step_overhead(batch_size: int, device: str | torch.device, *,
     steps = {key: _sgd_step(model(rate), inputs, labels)
              for key, rate in (("step_s_without_dropout", 0.0), ("step_s_with_dropout", drop_rate))}
     result: dict = {"batch_size": batch_size, "widths": widths, "drop_rate": drop_rate, "device": str(device)}
-    samples = time_samples(steps, device=device, repeats=repeats, warmup=warmup)
-    result |= {name: statistics.median(values) for name, values in samples.items()}
-    result["overhead"] = result["step_s_with_dropout"] / result["step_s_without_dropout"] - 1.0
-    result["overhead_samples"] = [ratio - 1.0 for ratio in _ratio_samples(
-        samples, "step_s_with_dropout", "step_s_without_dropout")]
-    result["added_s_samples"] = [a - b for a, b in zip(
-        samples["step_s_with_dropout"], samples["step_s_without_dropout"], strict=True)]
+    result |= _paired_step_times(time_samples(steps, device=device, repeats=repeats, warmup=warmup, settle=1))
     return result
 
 
@@ -207,8 +219,8 @@ def keras_step_overhead(batch_size: int, *, widths: Sequence[int] = (784, 1024, 
     """Time one Keras `train_on_batch` step of a ReLU MLP with and without dropout, on the CPU; return the overhead.
 
     The Keras twin of `mlp_step_overhead`: the same widths, SGD with momentum 0.9, sparse cross-entropy on a random
-    batch, and `keras.layers.Dropout(drop_rate)` after each hidden layer. The overhead is with / without - 1;
-    `overhead_samples` and `added_s_samples` hold the ratio - 1 and the difference for each round of samples.
+    batch, and `keras.layers.Dropout(drop_rate)` after each hidden layer, timed in the same way: `overhead_samples`
+    and `added_s_samples` hold with / without - 1 and the difference for each round, `overhead` their median ratio.
     Chapter: costs
     """
     import keras
@@ -238,13 +250,7 @@ def keras_step_overhead(batch_size: int, *, widths: Sequence[int] = (784, 1024, 
         steps[key] = lambda net=net: net.train_on_batch(inputs, labels)
     result: dict = {"framework": "keras", "batch_size": batch_size, "widths": widths, "drop_rate": drop_rate,
                     "device": "cpu"}
-    samples = time_samples(steps, device="cpu", repeats=repeats, warmup=warmup)
-    result |= {name: statistics.median(values) for name, values in samples.items()}
-    result["overhead"] = result["step_s_with_dropout"] / result["step_s_without_dropout"] - 1.0
-    result["overhead_samples"] = [ratio - 1.0 for ratio in _ratio_samples(
-        samples, "step_s_with_dropout", "step_s_without_dropout")]
-    result["added_s_samples"] = [a - b for a, b in zip(
-        samples["step_s_with_dropout"], samples["step_s_without_dropout"], strict=True)]
+    result |= _paired_step_times(time_samples(steps, device="cpu", repeats=repeats, warmup=warmup, settle=1))
     return result
 
 
@@ -255,7 +261,8 @@ def step_dropout_costs(batch_size: int, *, widths: Sequence[int] = (784, 1024, 1
     The activations are those that the networks of `mlp_step_overhead` and `keras_step_overhead` drop: one float32
     array of batch_size x width per hidden layer. `torch_s` is PyTorch's eager `F.dropout` on each in turn;
     `keras_s` is a `keras.layers.Dropout(drop_rate)` on each inside one `tf.function`, a TensorFlow graph as in a
-    Keras training step. Both are median seconds per call of all the layers together.
+    Keras training step. Both are median seconds per call of all the layers together; `torch_s_samples` and
+    `keras_s_samples` hold every round's sample, whose spread is the timing noise.
     Chapter: costs
     """
     import keras
@@ -277,7 +284,9 @@ def step_dropout_costs(batch_size: int, *, widths: Sequence[int] = (784, 1024, 1
            "keras_s": keras_dropout}
     result: dict = {"batch_size": batch_size, "widths": widths, "drop_rate": drop_rate, "device": "cpu",
                     "n_dropped": batch_size * sum(widths[1:-1])}
-    result |= time_ops(ops, device="cpu", repeats=repeats, warmup=warmup)
+    samples = time_samples(ops, device="cpu", repeats=repeats, warmup=warmup)
+    result |= {name: statistics.median(values) for name, values in samples.items()}
+    result |= {f"{name}_samples": values for name, values in samples.items()}
     return result
 
 
@@ -359,6 +368,26 @@ def numpy_kernel_costs(n_elements: int, *, drop_rate: float = 0.5, repeats: int 
     return result
 
 
+def signed_percent(value: float, digits: int = 0) -> str:
+    """Write a share as a signed percentage, "+25 %" or "−3 %", and one that rounds to zero as "0 %", never "−0 %".
+
+    Chapter: costs
+    """
+    rounded = round(100 * float(value), digits)
+    if rounded == 0:
+        return f"{0:.{digits}f} %"
+    return f"{rounded:+.{digits}f} %".replace("-", "\u2212")
+
+
+def percent_range(values: Sequence[float], digits: int = 0) -> str:
+    """Write the lowest and highest of some shares as "−12 to +40 %", e.g. the overheads of the rounds of timing.
+
+    Chapter: costs
+    """
+    low, high = (signed_percent(end, digits).removesuffix(" %") for end in (min(values), max(values)))
+    return f"{low} to {high} %"
+
+
 def bytes_floor_ratio(itemsize: float, mask_bytes: float = 1.0) -> float:
     """The least time / copy ratio of a memory-bound dropout: (read x + write y + write mask) / (read x + write y).
 
@@ -411,5 +440,5 @@ def plot_time_ratios(ax: Axes, n_elements: Sequence[int], curves: Mapping[str, S
     ax.set_ylabel("time / time of a copy")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, handlelength=3.5)
     return ax

@@ -20,7 +20,7 @@ predictive mean) and read the model's uncertainty off how much the passes disagr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from numbers import Real
 
@@ -285,7 +285,8 @@ def rotation_sweep(model: nn.Module, x: np.ndarray, labels: np.ndarray, angles: 
     the mean over the digits of each score in UNCERTAINTY_SCORES ('eval entropy': the eval-mode softmax's; 'entropy'
     and 'mutual information': the MC passes'), 'flagged by <score>' (the share of digits whose score exceeds the
     alarm threshold, its `quantile` quantile on the upright digits) and 'low-spread errors' (the share that the MC
-    mean gets wrong while their mutual information does not exceed its threshold). The first angle must be 0, as the
+    mean gets wrong while their mutual information does not exceed its threshold; 'low-entropy eval errors' likewise
+    for the eval-mode prediction and its entropy). The first angle must be 0, as the
     thresholds come from it: every score flags the same share of the upright digits, about 1 - quantile. Angle i
     draws its masks from seed + i.
     Chapter: mc_dropout
@@ -315,12 +316,49 @@ def rotation_sweep(model: nn.Module, x: np.ndarray, labels: np.ndarray, angles: 
             thresholds = {name: float(np.quantile(values, quantile)) for name, values in scores.items()}
         wrong = probs.mean(axis=0).argmax(1) != labels
         quiet = scores["mutual information"] <= thresholds["mutual information"]
+        eval_wrong = eval_probs.argmax(1) != labels
+        eval_quiet = scores["eval entropy"] <= thresholds["eval entropy"]
         rows.append({"angle": float(angle), "accuracy": 1.0 - float(wrong.mean()),
                      "eval accuracy": float(np.mean(eval_probs.argmax(1) == labels))}
                     | {name: float(values.mean()) for name, values in scores.items()}
                     | {f"flagged by {name}": float(np.mean(values > thresholds[name]))
                        for name, values in scores.items()}
-                    | {"low-spread errors": float(np.mean(wrong & quiet))})
+                    | {"low-spread errors": float(np.mean(wrong & quiet)),
+                       "low-entropy eval errors": float(np.mean(eval_wrong & eval_quiet))})
+    return {key: np.array([row[key] for row in rows]) for key in rows[0]}
+
+
+def ensemble_sweep(models: Sequence[nn.Module], x: np.ndarray, labels: np.ndarray, angles: np.ndarray, *,
+                   quantile: float = 0.95) -> dict[str, np.ndarray]:
+    """Rotate the digits by each angle and score a deep ensemble: the mean of the models' eval-mode predictions.
+
+    Returns arrays over the angles, keyed 'angle', 'accuracy', 'entropy' (the mean over the digits of the entropy of
+    the averaged prediction) and 'flagged' (the share of digits whose entropy exceeds its `quantile` quantile on the
+    upright digits, the first angle, which must be 0), as `rotation_sweep` does for one network.
+    Chapter: mc_dropout
+    """
+    models = list(models)
+    if not models or not all(isinstance(m, nn.Module) for m in models):
+        raise TypeError("models must be a non-empty sequence of PyTorch modules")
+    angles = np.asarray(angles, dtype=np.float64)
+    if angles.ndim != 1 or len(angles) == 0 or angles[0] != 0:
+        raise ValueError(f"angles must be a 1-D array of degrees starting at 0 (the upright digits set the alarm "
+                         f"threshold), got {angles!r}")
+    if isinstance(quantile, bool) or not isinstance(quantile, Real) or not 0 < quantile < 1:
+        raise ValueError(f"quantile must be a number strictly between 0 and 1 (e.g. 0.95), got {quantile!r}")
+    x = np.asarray(x, dtype=np.float32)
+    rows: list[dict[str, float]] = []
+    threshold = 0.0
+    for index, angle in enumerate(angles):
+        rotated = rotate_images(x, float(angle))
+        probs = np.mean([eval_predict(m, rotated) for m in models], axis=0)
+        if index == 0:
+            labels = _labels(labels, len(x), probs.shape[1])
+        scores = _entropy(probs)
+        if index == 0:
+            threshold = float(np.quantile(scores, quantile))
+        rows.append({"angle": float(angle), "accuracy": float(np.mean(probs.argmax(1) == labels)),
+                     "entropy": float(scores.mean()), "flagged": float(np.mean(scores > threshold))})
     return {key: np.array([row[key] for row in rows]) for key in rows[0]}
 
 

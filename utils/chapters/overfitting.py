@@ -142,13 +142,19 @@ def differences(scores: Mapping[str, Mapping[str, ArrayLike]],
 
 
 def difference_table(diffs: Mapping[str, Mapping[str, PairedDifference]], *, scales: Mapping[str, float],
-                     digits: Mapping[str, int]) -> pd.DataFrame:
+                     digits: Mapping[str, int],
+                     no_verdict: Mapping[tuple[str, str], str] | None = None) -> pd.DataFrame:
     """The paired differences of `differences` as a table: one row per set-up and measure; mean, interval, verdict.
 
     A measure's numbers are multiplied by `scales[measure]` (100: accuracies as percentage points) and shown with
-    `digits[measure]` decimals.
+    `digits[measure]` decimals. `no_verdict` maps a (set-up, measure) pair to the text shown instead of its verdict:
+    for a measure that chose the set-up (early stopping's validation loss), a better value is no evidence.
     Chapter: overfitting
     """
+    no_verdict = dict(no_verdict or {})
+    unknown = [key for key in no_verdict if key[0] not in diffs or key[1] not in diffs[key[0]]]
+    if unknown:
+        raise KeyError(f"no_verdict names (set-up, measure) pairs that are not in the table: {unknown}")
     rows = {}
     for setup, by_measure in diffs.items():
         for measure, diff in by_measure.items():
@@ -161,7 +167,7 @@ def difference_table(diffs: Mapping[str, Mapping[str, PairedDifference]], *, sca
             rows[(setup, measure)] = {
                 "mean difference": f"{diff.mean * scale:+.{places}f}",
                 "95 % interval": f"{diff.low * scale:+.{places}f} to {diff.high * scale:+.{places}f}",
-                "verdict": diff.verdict()}
+                "verdict": no_verdict.get((setup, measure), diff.verdict())}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["set-up", "measure"])
     return table
@@ -213,9 +219,13 @@ def plot_gap_sweep(runs: Mapping[float, Sequence[History]], *, xlabel: str, log_
         ax.minorticks_off()
         ax.set_xlabel(xlabel)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    if log_gap:  # labelled ticks at doublings of 5 %, within the range shown
+    if log_gap:  # labelled ticks at doublings of 5 %, with one near the bottom of the axis
         low, high = right.get_ylim()
-        right.set_yticks([t for t in 0.05 * 2.0 ** np.arange(-4, 5) if low <= t <= high])
+        ticks = 0.05 * 2.0 ** np.arange(-4, 5)
+        if not (ticks[(ticks >= low) & (ticks <= 1.2 * low)]).size and (ticks < low).any():
+            low = 0.95 * ticks[ticks < low].max()  # no tick near the bottom: reach the next one down
+            right.set_ylim(low, high)
+        right.set_yticks([t for t in ticks if low <= t <= high])
         right.yaxis.set_minor_formatter(NullFormatter())
     return fig
 
@@ -226,8 +236,9 @@ def paired_text(a: ArrayLike, b: ArrayLike, *, scale: float = 100.0, unit: str =
 
     Where the seeds disagree, the text is the interval and its verdict (`utils.stats.interval_text`).
     When every seed's difference rounds to one value v, the text is '-3.4 points on each of the 3 seeds'; when they
-    span at most two steps of the last digit, '-3.5 to -3.4 points on every one of the 3 seeds'. A t-interval from a
-    few nearly equal differences is too narrow to read as one; the per-seed values say more.
+    span at most two steps of the last digit, '-3.5 to -3.4 points, seed by seed (each of the 3 seeds in that
+    range)'. A t-interval from a few nearly equal differences is too narrow to read as one; the per-seed values say
+    more, and the wording must not read as an interval.
     Chapter: overfitting
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -239,5 +250,6 @@ def paired_text(a: ArrayLike, b: ArrayLike, *, scale: float = 100.0, unit: str =
     if low == high:
         return f"{low:+.{digits}f}{unit_text} on each of the {a.size} seeds"
     if high - low <= 2 * 10.0 ** -digits + 1e-9:
-        return f"{low:+.{digits}f} to {high:+.{digits}f}{unit_text} on every one of the {a.size} seeds"
+        return (f"{low:+.{digits}f} to {high:+.{digits}f}{unit_text}, seed by seed "
+                f"(each of the {a.size} seeds in that range)")
     return interval_text(paired_difference(a, b), scale=scale, unit=unit, digits=digits)

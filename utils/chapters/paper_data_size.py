@@ -30,6 +30,8 @@ METRICS: tuple[str, ...] = ("train_error", "test_error")
 COLUMNS: tuple[str, ...] = ("size", "method", "seed", "epochs", "updates", *METRICS)
 UNDERFIT = 0.1  # a mean training error above this: the network does not fit its training set
 NOT_COMPARABLE = "underfits: not comparable"
+ONSET = 0.01  # a mean training error above this, below UNDERFIT: the network has begun not to fit its training set
+CONFOUNDED = "confounded by the onset of underfitting"
 
 
 # --- checks (the public functions check their arguments once, then call the private helpers) ----------------------
@@ -158,17 +160,22 @@ def error_table(runs: pd.DataFrame, metric: str = "train_error") -> pd.DataFrame
 def gain_table(runs: pd.DataFrame, metric: str = "test_error") -> pd.DataFrame:
     """Per size: both methods' error (mean ± sd over seeds, in %), the gain, its 95 % interval and the verdict.
 
-    At a size where a network underfits (`underfit_sizes`), the verdict reads NOT_COMPARABLE.
+    At a size where a network underfits (`underfit_sizes`), the verdict reads NOT_COMPARABLE; a resolved loss says so.
     Chapter: paper_data_size
     """
     runs, metric = _check_runs(runs), _check_metric(metric)
     table = _error_columns(runs, metric)
     found = _gains(runs, metric)
     underfit = set(underfit_sizes(runs))
-    table["gain, points"] = [f"{100 * gain.mean:+.2f}" for gain in found.values()]
-    table["95 % interval"] = [f"{100 * gain.low:+.2f} to {100 * gain.high:+.2f}" for gain in found.values()]
-    table["verdict"] = [NOT_COMPARABLE if size in underfit else gain.verdict() for size, gain in found.items()]
+    table["gain, points"] = [f"{100 * gain.mean:+.1f}" for gain in found.values()]
+    table["95 % interval"] = [f"{100 * gain.low:+.1f} to {100 * gain.high:+.1f}" for gain in found.values()]
+    table["verdict"] = [NOT_COMPARABLE if size in underfit else _verdict(gain) for size, gain in found.items()]
     return table
+
+
+def _verdict(gain: PairedDifference) -> str:
+    """The gain's verdict, saying which way a resolved one goes when it is a loss."""
+    return "resolved (a loss)" if gain.resolved and gain.mean < 0 else gain.verdict()
 
 
 def sizes_where(found: Mapping[int, PairedDifference], outcome: str) -> list[int]:
@@ -200,7 +207,9 @@ class Shape:
 
     `rise` is the gain at the peak minus the gain at the smallest size, `fall` the gain at the peak minus the gain at
     the largest, each a paired difference over seeds. The peak is the size with the largest mean gain, chosen after
-    seeing the data, which makes both comparisons somewhat favourable to a peak.
+    seeing the data, which makes both comparisons somewhat favourable to a peak. `onset` is the dropout network's
+    mean training error at the largest size; above ONSET it has begun not to fit there, and a fall to that size
+    is confounded with the start of underfitting.
     Chapter: paper_data_size
     """
 
@@ -209,6 +218,16 @@ class Shape:
     largest: int
     rise: PairedDifference
     fall: PairedDifference
+    onset: float = 0.0
+
+    @property
+    def confounded(self) -> bool:
+        """Whether the dropout network has begun not to fit its training set at the largest size."""
+        return self.onset > ONSET
+
+    def fall_verdict(self) -> str:
+        """The fall's verdict, with the confound named where there is one."""
+        return f"{self.fall.verdict()}, {CONFOUNDED}" if self.confounded else self.fall.verdict()
 
     @property
     def rises(self) -> bool:
@@ -222,6 +241,9 @@ class Shape:
 
     def summary(self) -> str:
         """The shape in words, by the two verdicts, e.g. 'a rise and a fall, both resolved'."""
+        if self.falls and self.confounded:
+            return (("a resolved rise" if self.rises else "no resolved rise")
+                    + ", and a resolved fall that the onset of underfitting confounds")
         if self.rises and self.falls:
             return "a rise and a fall, both resolved"
         if self.falls:
@@ -247,9 +269,10 @@ def _shape(runs: pd.DataFrame, metric: str) -> Shape:
     if len(sizes) < 3:
         raise ValueError(f"a rise and a fall need at least three sizes, got {sizes}")
     peak = int(per_seed.mean().idxmax())
+    onset = float(_matrix(runs, "dropout", "train_error")[sizes[-1]].mean())
     return Shape(peak=peak, smallest=sizes[0], largest=sizes[-1],
                  rise=paired_difference(per_seed[peak].to_numpy(), per_seed[sizes[0]].to_numpy()),
-                 fall=paired_difference(per_seed[peak].to_numpy(), per_seed[sizes[-1]].to_numpy()))
+                 fall=paired_difference(per_seed[peak].to_numpy(), per_seed[sizes[-1]].to_numpy()), onset=onset)
 
 
 def resolve_chance(gain: PairedDifference, n: int) -> float:
@@ -297,21 +320,27 @@ def compare_with_paper(tables: Mapping[str, pd.DataFrame], metric: str = "test_e
     """The paper's three findings on data-set size, one row each, beside each data set's verdicts.
 
     Rows: no improvement at the two smallest sizes; a gain that grows with the size up to a point; then shrinks.
+    The rise and the fall are tested over the sizes at which both networks fit (`underfit_sizes` left out), as
+    `shape` on those runs; the fall is NOT_COMPARABLE when fewer than three such sizes remain.
     Chapter: paper_data_size
     """
     tables, metric = _checked_tables(tables), _check_metric(metric)
     columns = {}
     for title, runs in tables.items():
-        found, peaked = _gains(runs, metric), _shape(runs, metric)
+        found = _gains(runs, metric)
+        fits = runs[~runs["size"].isin(underfit_sizes(runs))]
+        peaked = _shape(fits, metric) if fits["size"].nunique() >= 3 else _shape(runs, metric)
         smallest = list(found.items())[:2]
+        fall = (f"peak − {peaked.largest:,}: {100 * peaked.fall.mean:+.1f} points, {peaked.fall.verdict()}"
+                + (f"; confounded (dropout's training error {100 * peaked.onset:.1f} % there)"
+                   if peaked.confounded else ""))
         columns[title] = {
             "no improvement on the two smallest sizes": "; ".join(
                 f"{size:,}: {100 * gain.mean:+.1f} points, {gain.verdict()}" for size, gain in smallest),
             "the gain grows with the size up to a point": (
                 f"peak at {peaked.peak:,}; peak − smallest {100 * peaked.rise.mean:+.1f} points, "
                 f"{peaked.rise.verdict()}"),
-            "then shrinks": (NOT_COMPARABLE if max(found) in underfit_sizes(runs) else
-                             f"peak − largest {100 * peaked.fall.mean:+.1f} points, {peaked.fall.verdict()}"),
+            "then shrinks": fall if fits["size"].nunique() >= 3 else NOT_COMPARABLE,
         }
     return pd.DataFrame(columns).rename_axis("the paper (Fig. 10)")
 
@@ -386,6 +415,7 @@ def plot_gains(tables: Mapping[str, pd.DataFrame], metric: str = "test_error") -
         ax.plot(sizes[~resolved], means[~resolved], "o", markerfacecolor="white", color=PALETTE[2],
                 label="not resolved")
         _size_axis(ax, sizes)
+        ax.set_xlim(sizes.min() / 1.6, sizes.max() * 1.6)  # room for the end points' markers and caps
         ax.set_title(title)
     axes[0][0].set_ylabel("gain: error without − with dropout\n(points, 95 % interval)")
     axes[0][0].legend()

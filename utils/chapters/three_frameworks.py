@@ -10,21 +10,24 @@ The rest is the book's test tooling (tests/test_three_frameworks.py): the runner
 a boolean keep-mask (True = keep) and the gradient `grad_out` of a loss with respect to the layer's output, and
 return the output and the gradient with respect to the input of the book's own NumPy, Keras and PyTorch layers,
 as NumPy arrays of `x`'s dtype; `run_all` and `agreement_table` compare them, dtype by dtype, to `RTOL`.
+
+Call `utils.setup()` before importing this module: it sets the Keras backend.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+import keras
 import numpy as np
+import tensorflow as tf
+import torch
 
 from utils.checks import check_rate, check_seed
 from utils.dropout import Dropout
-
-if TYPE_CHECKING:
-    import keras
-    import torch
+from utils.keras_dropout import KerasDropout
+from utils.torch_dropout import dropout
 
 FRAMEWORKS = ("NumPy", "Keras", "PyTorch")
 # Agreement is checked to a few units in the last place of the dtype: the frameworks may multiply by 1/(1-p) or
@@ -77,10 +80,6 @@ def run_keras(x: np.ndarray, rate: float, keep_mask: np.ndarray, grad_out: np.nd
 
     Chapter: three_frameworks
     """
-    import tensorflow as tf
-
-    from utils.keras_dropout import KerasDropout
-
     layer = KerasDropout(rate, dtype=x.dtype.name)
     inputs = tf.constant(x)
     with tf.GradientTape() as tape:
@@ -95,10 +94,6 @@ def run_pytorch(x: np.ndarray, rate: float, keep_mask: np.ndarray, grad_out: np.
 
     Chapter: three_frameworks
     """
-    import torch
-
-    from utils.torch_dropout import dropout
-
     inputs = torch.tensor(x, requires_grad=True)
     output = dropout(inputs, rate, training=True, keep_mask=torch.from_numpy(keep_mask))
     output.backward(torch.from_numpy(grad_out))
@@ -125,16 +120,13 @@ def builtin_masks(x: np.ndarray, rate: float, grad_out: np.ndarray, *,
     The mask is read back as the outputs that are not zero, so `x` must have no zeros.
     Chapter: three_frameworks
     """
-    import tensorflow as tf
-    import torch
-    from keras import layers
-
     rate, seed = check_rate(rate), check_seed(seed)
     check_case(x, np.ones(x.shape, dtype=bool), grad_out)
     if not np.all(x != 0):
-        raise ValueError("x must have no zeros: the masks are read back from which outputs are zero")
+        raise ValueError("x must have no zeros: the mask is read back from the zeros")
 
-    keras_layer = layers.Dropout(rate, seed=seed, dtype=x.dtype.name)
+    # Keras: the layer in training mode, the input gradient from a GradientTape
+    keras_layer = keras.layers.Dropout(rate, seed=seed, dtype=x.dtype.name)
     inputs = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(inputs)
@@ -142,7 +134,8 @@ def builtin_masks(x: np.ndarray, rate: float, grad_out: np.ndarray, *,
         loss = tf.reduce_sum(output * tf.constant(grad_out))
     keras_result = Result(output.numpy(), tape.gradient(loss, inputs).numpy())
 
-    with torch.random.fork_rng(devices=[]):  # leave the caller's global torch RNG untouched
+    # PyTorch: the module in training mode, the input gradient from backward
+    with torch.random.fork_rng(devices=[]):  # the global torch stream is left alone
         torch.manual_seed(seed)
         torch_inputs = torch.tensor(x, requires_grad=True)
         torch_output = torch.nn.Dropout(rate).train()(torch_inputs)
@@ -221,9 +214,6 @@ def keras_to_torch(keras_model: keras.Sequential, torch_model: torch.nn.Sequenti
     `transpose=False` makes the common mistake, which a square layer accepts silently.
     Chapter: three_frameworks
     """
-    import keras
-    import torch
-
     dense = [layer for layer in keras_model.layers
              if isinstance(layer, keras.layers.Dense)]
     linear = [layer for layer in torch_model if isinstance(layer, torch.nn.Linear)]
@@ -262,10 +252,6 @@ def keras_forward(model: keras.Sequential, x: np.ndarray,
     rate and the next mask.
     Chapter: three_frameworks
     """
-    import keras
-
-    from utils.keras_dropout import KerasDropout
-
     if masks is None:
         return np.asarray(model(x, training=False))
     masks = iter(masks)
@@ -286,10 +272,6 @@ def torch_forward(model: torch.nn.Sequential, x: np.ndarray,
     layer's p and the next mask.
     Chapter: three_frameworks
     """
-    import torch
-
-    from utils.torch_dropout import dropout
-
     h = torch.from_numpy(x)
     with torch.no_grad():
         if masks is None:
@@ -311,8 +293,6 @@ def lstm_input_masks(lstm: keras.layers.LSTM, sequence: np.ndarray) -> list[np.n
     one mask, or one per gate when the cell splits its kernel into four.
     Chapter: three_frameworks
     """
-    import keras
-
     if not isinstance(lstm, keras.layers.LSTM) or not lstm.dropout:
         raise ValueError("expected a keras.layers.LSTM with dropout > 0")
     sequence = np.asarray(sequence)

@@ -120,13 +120,19 @@ def outcome(result: PairedDifference, *, favoured: tuple[str, str] = ("dropout",
 
 def spread_table(groups: Mapping[str, pd.DataFrame], columns: Mapping[str, str], *, over: str = "seeds",
                  scale: float = 100.0, digits: int = 1) -> pd.DataFrame:
-    """'mean ± sd (sd, n seeds)' of each metric in `columns` (name -> label): a row per metric, a column per group.
+    """'mean ± sd' of each metric in `columns` (name -> label): a row per metric, a column per group.
 
+    The header says once which spread it is and over how many: 'mean ± sd (sd over 20 seeds)'.
     Chapter: tutorials_offline
     """
-    return pd.DataFrame({name: {label: format_mean_sd(runs[metric], scale=scale, digits=digits, over=over)
-                                for metric, label in columns.items()}
-                         for name, runs in groups.items()})
+    sizes = {len(runs) for runs in groups.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"the groups must hold the same number of {over}, got {sorted(sizes)}")
+    table = pd.DataFrame({name: {label: format_mean_sd(runs[metric], scale=scale, digits=digits,
+                                                       over=over).split(" (")[0]
+                                 for metric, label in columns.items()}
+                          for name, runs in groups.items()})
+    return table.rename_axis(columns=f"mean ± sd (sd over {sizes.pop()} {over})")
 
 
 def difference_table(a: pd.DataFrame, b: pd.DataFrame, columns: Mapping[str, str], *,

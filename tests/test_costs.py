@@ -19,9 +19,11 @@ from utils.chapters.costs import (
     numpy_kernel_costs,
     percent_range,
     plot_time_ratios,
+    rounds_below,
     saved_bytes_per_element,
     signed_percent,
     step_dropout_costs,
+    step_table,
     time_op,
     time_ops,
     time_samples,
@@ -177,13 +179,16 @@ def test_numpy_kernel_costs_keys_times_and_consistent_ratios():
     assert set(result) == {"n_elements", "dtype", "device", "drop_rate", "fast_threads", "torch_threads",
                            "copy_s", "copy_bytes_per_s", "random_bytes_per_s",
                            *(f"{name}_s" for name in names), *(f"{name}_over_copy" for name in names),
-                           *(f"{name}_over_copy_{end}" for name in names for end in ("min", "max"))}
+                           *(f"{name}_over_copy_{end}" for name in names for end in ("min", "max", "rounds"))}
     assert result["n_elements"] == 3000 and result["drop_rate"] == 0.3 and result["dtype"] == "float32"
     assert result["fast_threads"] == default_workers() and result["torch_threads"] == torch.get_num_threads()
     for name in names:
         assert _positive_finite(result[f"{name}_s"])
         assert result[f"{name}_over_copy"] == pytest.approx(result[f"{name}_s"] / result["copy_s"])
         assert 0 < result[f"{name}_over_copy_min"] <= result[f"{name}_over_copy_max"]
+        rounds = result[f"{name}_over_copy_rounds"]
+        assert len(rounds) == 2 and (min(rounds), max(rounds)) == (
+            result[f"{name}_over_copy_min"], result[f"{name}_over_copy_max"])
     assert result["copy_bytes_per_s"] == pytest.approx(2 * 4 * 3000 / result["copy_s"])
     assert result["random_bytes_per_s"] == pytest.approx(4 * 3000 / result["random_words_s"])
     json.dumps(result)
@@ -277,3 +282,27 @@ def test_plot_time_ratios_draws_one_line_per_curve_plus_the_copy_and_floors():
     assert line.get_color() == "#123456" and line.get_linestyle() == "--" and line.get_marker() == "o"
     plt.close(fig2)
     plt.close(fig)
+
+
+def test_rounds_below_counts_the_paired_rounds_in_which_the_first_was_faster():
+    assert rounds_below([1.0, 3.0, 2.0], [2.0, 2.0, 2.0]) == (1, 3)  # ties do not count
+    assert rounds_below((0.5, 0.5), [1.0, 1.0]) == (2, 2)
+    with pytest.raises(ValueError, match="equally long"):
+        rounds_below([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="non-empty"):
+        rounds_below([], [])
+
+
+def test_step_table_shows_medians_the_share_added_and_the_rounds():
+    live = {"device": "cpu", "framework": "PyTorch", "batch_size": 64, "step_s_without_dropout": 0.004,
+            "step_s_with_dropout": 0.005, "overhead": 0.2, "overhead_samples": [-0.05, 0.2, 0.4]}
+    stored = {"device": "cuda", "framework": "PyTorch", "batch_size": 128, "step_s_without_dropout": 0.001,
+              "step_s_with_dropout": 0.0012, "overhead": 0.2}
+    table = step_table([live, stored], gpu_name="H100")
+    assert list(step_table([stored]).index) == ["GPU, PyTorch, 128"]
+    assert list(table.index) == ["CPU, PyTorch, 64", "H100, PyTorch, 128"]
+    assert table.loc["CPU, PyTorch, 64", ("median (ms)", "with")] == 5.0
+    assert table.loc["CPU, PyTorch, 64", ("added, per-round ratio", "range")] == "\u22125 to +40 %"
+    assert table.loc["H100, PyTorch, 128", ("added, per-round ratio", "median")] == "+20 %"
+    assert table.loc["H100, PyTorch, 128", ("added, per-round ratio", "range")] == "not stored"
+    assert max(map(len, repr(table).splitlines())) <= 80  # no wrapping at pandas' default width

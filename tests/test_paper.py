@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from utils.chapters.paper import (
+    CHAPTER_TITLES,
     LARGE_SCALE,
     PAPER_FINDINGS,
     PAPER_SETTINGS,
@@ -95,3 +99,26 @@ def test_plain_levels_put_the_same_network_on_three_schedules():
     assert levels.loc["paper_mnist", "momentum"] == "0.5 → 0.95"
     test = levels["test error %"].astype(float)
     assert test["paper_mnist"] > test["paper_rate"] > test["paper_data_size"]
+
+
+def test_plain_levels_name_the_chapters_by_their_titles_for_display():
+    titled = plain_levels(titled=True)
+    assert list(titled.index) == list(CHAPTER_TITLES.values())
+    assert titled.to_numpy().tolist() == plain_levels().to_numpy().tolist()
+    chapters = Path(__file__).resolve().parents[1] / "chapters"
+    for stem, title in CHAPTER_TITLES.items():
+        first = json.loads((chapters / f"{stem}.ipynb").read_text())["cells"][0]
+        assert "".join(first["source"]).startswith(f"# {title}\n")  # the page's own H1
+
+
+def test_appendix_b1_is_not_extended_to_fig10():
+    paper = differences("fig10_mnist5k")["the paper"]
+    for setting in ("max-norm radius c", "momentum"):
+        assert paper[setting].startswith("not stated for Fig. 10") and "Table 2 nets" in paper[setting]
+    assert "Fig. 10" in paper["data"] and "60,000" not in paper["data"]
+    assert "Appendix B.1" in differences("table2").loc["max-norm radius c", "the paper"]
+
+
+def test_table2_rows_quote_the_tables_own_architecture_words():
+    assert "2 layers, 800 units" in PAPER_TABLE2["no dropout"].model
+    assert "×" not in "".join(reference.model for reference in PAPER_TABLE2.values())

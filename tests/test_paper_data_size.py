@@ -16,7 +16,9 @@ from utils.chapters.paper_data_size import (
     error_table,
     errors,
     gain_table,
+    gain_text,
     gains,
+    interval_ends,
     plan_table,
     plot_errors,
     plot_gains,
@@ -69,7 +71,7 @@ def test_errors_are_seeds_by_sizes():
 
 def test_the_plan_shows_equal_updates_and_very_different_epochs():
     plan = plan_table(make_runs())
-    assert list(plan.index) == list(SIZES)
+    assert list(plan.index) == ["100", "1,000", "10,000"]  # sizes as a reader writes them
     assert list(plan["minibatches per epoch"]) == [1, 10, 100]
     assert list(plan["epochs"]) == [1_000, 100, 10] and set(plan["updates"]) == {UPDATES}
 
@@ -109,9 +111,9 @@ def test_the_verdicts_sort_the_sizes():
 def test_the_gain_table_has_one_row_per_size_with_its_interval_and_verdict():
     runs = make_runs()
     table = gain_table(runs)
-    assert list(table.index) == list(SIZES)
+    assert list(table.index) == [f"{size:,}" for size in SIZES]
     assert list(table["verdict"]) == [gain.verdict() for gain in gains(runs).values()]
-    assert table.loc[1_000, "verdict"] == "resolved" and table.loc[1_000, "gain, points"].startswith("+")
+    assert table.loc["1,000", "verdict"] == "resolved" and table.loc["1,000", "gain, points"].startswith("+")
     assert "(mean ± sd, 6 seeds)" in table.columns[0]
 
 
@@ -120,7 +122,7 @@ def test_the_error_table_gives_mean_and_sample_sd_in_percent():
     table = error_table(runs, "test_error")
     values = errors(runs, "dropout", "test_error")[1_000]
     expected = f"{100 * values.mean():.1f} ± {100 * values.std(ddof=1):.1f}"
-    assert table.loc[1_000, "dropout, % (mean ± sd, 6 seeds)"] == expected
+    assert table.loc["1,000", "dropout, % (mean ± sd, 6 seeds)"] == expected
     assert error_table(runs).iloc[0, 0] == "0.0 ± 0.0"  # the made-up training errors are all 0
 
 
@@ -217,7 +219,7 @@ def test_sizes_where_a_network_underfits_are_marked_not_comparable():
     runs.loc[(runs["size"] == 10_000) & (runs["method"] == "dropout"), "train_error"] = 0.4
     assert underfit_sizes(runs) == [10_000]
     table = gain_table(runs)
-    assert table.loc[10_000, "verdict"] == NOT_COMPARABLE and "p" not in table.columns
+    assert table.loc["10,000", "verdict"] == NOT_COMPARABLE and "p" not in table.columns
     assert compare_with_paper({"A": runs}).loc["then shrinks", "A"] == NOT_COMPARABLE
     figure = plot_gains({"A": runs})
     assert len(figure.axes[0].get_xticks()) == 2  # the underfitting size is left out
@@ -226,20 +228,30 @@ def test_sizes_where_a_network_underfits_are_marked_not_comparable():
         underfit_sizes(runs, threshold=1.5)
 
 
-def test_a_fall_to_a_size_where_dropout_begins_to_underfit_is_marked_confounded():
+def test_a_rising_training_error_below_the_underfit_level_is_a_caveat_not_a_verdict():
     runs = make_runs(gain_by_size=(0.0, 0.05, 0.0))
-    assert not shape(runs).confounded and shape(runs).fall_verdict() == "resolved"
+    assert not shape(runs).training_rises and shape(runs).caveat() == ""
     runs.loc[(runs["size"] == 10_000) & (runs["method"] == "dropout"), "train_error"] = 0.02  # above ONSET
-    assert underfit_sizes(runs) == []  # below the level at which it underfits outright
+    assert underfit_sizes(runs) == []  # below the level at which it underfits: still compared
     peaked = shape(runs)
-    assert peaked.falls and peaked.confounded and peaked.onset == pytest.approx(0.02)
-    assert peaked.summary().endswith("a resolved fall that the onset of underfitting confounds")
-    assert "; confounded (dropout's training error 2.0 % there)" in compare_with_paper({"A": runs}).loc[
-        "then shrinks", "A"]
+    assert peaked.falls and peaked.training_rises and peaked.onset == pytest.approx(0.02)
+    assert peaked.summary() == "a rise and a fall, both resolved"  # the verdicts stand
+    assert peaked.caveat() == "dropout's training error 2.0 % at 10,000"
+    cell = compare_with_paper({"A": runs}).loc["then shrinks", "A"]
+    assert cell.endswith(", resolved (caveat: dropout's training error 2.0 % at 10,000)")
 
 
 def test_a_resolved_loss_is_named_as_one_in_the_gain_table():
     runs = make_runs(gain_by_size=(0.0, 0.05, -0.05))
     table = gain_table(runs)
-    assert table.loc[10_000, "verdict"] == "resolved (a loss)" and table.loc[1_000, "verdict"] == "resolved"
-    assert table.loc[1_000, "95 % interval"].count(".") == 2  # one decimal at each end
+    assert table.loc["10,000", "verdict"] == "resolved (a loss)" and table.loc["1,000", "verdict"] == "resolved"
+    assert table.loc["1,000", "95 % interval"].count(".") == 2  # one decimal at each end
+
+
+def test_an_interval_end_near_zero_keeps_two_decimals_and_its_sign():
+    near = paired_difference([0.010, 0.0105, 0.0095, 0.0102], [0.0102, 0.0106, 0.0099, 0.0106])
+    assert near.high < 0 and round(100 * near.high, 1) == 0.0
+    assert interval_ends(near).endswith(f"{100 * near.high:+.2f}") and "-0.0 " not in interval_ends(near) + " "
+    wide = paired_difference([0.30, 0.32, 0.31], [0.28, 0.29, 0.30])
+    assert interval_ends(wide) == f"{100 * wide.low:+.1f} to {100 * wide.high:+.1f}"
+    assert gain_text(wide) == f"{100 * wide.mean:+.1f} points ({interval_ends(wide)})"

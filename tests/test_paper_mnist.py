@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from utils.chapters.paper_mnist import (
+    FAILED,
     at_rate,
     best_rates,
     bootstrap_difference,
@@ -78,6 +79,8 @@ def test_failed_runs_are_counted_per_method_and_rate(runs):
     assert counts.loc["no dropout", 1.0] == len(SEEDS)
     assert counts.drop(columns=1.0).to_numpy().sum() == 0 and counts.loc["dropout"].sum() == 0
     assert failed_counts(runs, above=0.05).loc["dropout", 0.01] == len(SEEDS)
+    bad = runs.assign(val_error=0.5)  # bad, but far from chance: not failed
+    assert failed_counts(bad).to_numpy().sum() == 0 and FAILED > 0.5
     with pytest.raises(ValueError, match="above"):
         failed_counts(runs, above=5)
 

@@ -81,6 +81,18 @@ def test_builtin_layers_match_the_reference_under_their_own_masks(rate, dtype):
         assert result.output.dtype == dtype and result.grad.dtype == dtype, name
 
 
+@pytest.mark.parametrize("rate", [0.1, 0.3, 0.5])
+def test_builtin_layers_match_the_reference_bit_for_bit_in_float32(rate):
+    """The chapter's table: same bits as NumPy, also where 1/(1 - p) is not exact in binary."""
+    x, _, grad_out = make_case((40, 40), np.float32, rate, seed=2)
+    for name, (mask, result) in builtin_masks(x, rate, grad_out, seed=3).items():
+        reference = run_numpy(x, rate, mask, grad_out)
+        assert np.array_equal(result.output, reference.output), name
+        assert np.array_equal(result.grad, reference.grad), name
+    if rate != 0.5:  # dividing by 1 - p instead would change some last bits
+        assert not np.array_equal(x / np.float32(1 - rate), x * np.float32(1 / (1 - rate)))
+
+
 def test_bad_cases_are_rejected():
     x, keep_mask, grad_out = make_case((4, 4), np.float32, 0.5)
     with pytest.raises(ValueError, match="keep_mask"):

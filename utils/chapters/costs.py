@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
 
 import numpy as np
+import pandas as pd
 import torch
 from matplotlib.axes import Axes
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
@@ -326,7 +327,8 @@ def numpy_kernel_costs(n_elements: int, *, drop_rate: float = 0.5, repeats: int 
     `noise.bernoulli_(1 - p)` into a preallocated tensor, the first step of PyTorch's CPU dropout. Each
     `*_over_copy` ratio divides by the preallocated copy's median time, and `*_over_copy_min` / `*_over_copy_max`
     give the range of the same ratio over the rounds of samples (each sample divided by the copy's sample of its
-    round). `copy_bytes_per_s` counts read + write, `random_bytes_per_s` the random bytes generated per second on
+    round), `*_over_copy_rounds` every round's ratio, in round order, for paired comparisons (`rounds_below`).
+    `copy_bytes_per_s` counts read + write, `random_bytes_per_s` the random bytes generated per second on
     one thread.
     Chapter: costs
     """
@@ -363,6 +365,7 @@ def numpy_kernel_costs(n_elements: int, *, drop_rate: float = 0.5, repeats: int 
             result[key] = result[name] / result["copy_s"]
             per_round = _ratio_samples(samples, name, "copy_s")
             result[key + "_min"], result[key + "_max"] = min(per_round), max(per_round)
+            result[key + "_rounds"] = per_round
     result["copy_bytes_per_s"] = 2 * x.nbytes / result["copy_s"]
     result["random_bytes_per_s"] = 4 * n_elements / result["random_words_s"]
     return result
@@ -386,6 +389,43 @@ def percent_range(values: Sequence[float], digits: int = 0) -> str:
     """
     low, high = (signed_percent(end, digits).removesuffix(" %") for end in (min(values), max(values)))
     return f"{low} to {high} %"
+
+
+def rounds_below(a: Sequence[float], b: Sequence[float]) -> tuple[int, int]:
+    """Count the rounds in which `a` was below `b`: a sign count of paired samples, returned as (count, rounds).
+
+    Sample i of `a` and of `b` must come from round i of the same `time_samples` call (or be ratios to the same
+    round's unit, which cancels), so that each comparison is between two timings taken close together in time.
+    Chapter: costs
+    """
+    a, b = list(a), list(b)
+    if not a or len(a) != len(b):
+        raise ValueError(f"need two equally long, non-empty sequences of rounds, got {len(a)} and {len(b)}")
+    return sum(x < y for x, y in zip(a, b, strict=True)), len(a)
+
+
+def step_table(steps: Sequence[Mapping], *, gpu_name: str = "GPU") -> pd.DataFrame:
+    """Show timed training steps as a narrow table: median ms without and with dropout, and the share added.
+
+    One row per dict of `mlp_step_overhead` or `keras_step_overhead` that also has a "framework" key, named by
+    device ("CPU", or `gpu_name` for a CUDA device), framework and batch size. The share added is the median of
+    the rounds' paired ratios minus one, with their range, so it need not equal the ratio of the two median times;
+    a stored record that keeps only the medians (no `overhead_samples`) shows its `overhead` (the ratio of the
+    medians) and "not stored" as the range.
+    Chapter: costs
+    """
+    rows = {}
+    for step in steps:
+        device = "CPU" if step["device"] == "cpu" else gpu_name if "cuda" in str(step["device"]) else step["device"]
+        rounds = step.get("overhead_samples")
+        rows[f"{device}, {step['framework']}, {step['batch_size']}"] = {
+            ("median (ms)", "without"): round(1e3 * step["step_s_without_dropout"], 2),
+            ("median (ms)", "with"): round(1e3 * step["step_s_with_dropout"], 2),
+            ("added, per-round ratio", "median"): signed_percent(step["overhead"]),
+            ("added, per-round ratio", "range"): percent_range(rounds) if rounds else "not stored"}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
 
 
 def bytes_floor_ratio(itemsize: float, mask_bytes: float = 1.0) -> float:

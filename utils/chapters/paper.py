@@ -67,12 +67,13 @@ class Reference:
     source: str
 
 
-# The paper's Table 2 rows that our three methods stand beside. Its "standard" row is a logistic 2x800 net
-# (Simard et al., 2003); ours is a ReLU net, the same as the dropout rows but without dropout.
+# The paper's Table 2 rows that our three methods stand beside, the architecture in the table's own words. Its
+# "standard" row is a logistic net of "2 layers, 800 units" (Simard et al., 2003), which likely counts weight layers
+# (one hidden layer of 800); ours is a ReLU net, the same as the dropout rows but without dropout.
 PAPER_TABLE2: dict[str, Reference] = {
-    "no dropout": Reference("standard neural net, logistic, 2×800", 1.60, "Table 2"),
-    "dropout": Reference("dropout NN, ReLU, 3×1024", 1.25, "Table 2"),
-    "dropout + max-norm": Reference("dropout NN + max-norm, ReLU, 3×1024", 1.06, "Table 2"),
+    "no dropout": Reference("standard neural net, logistic, 2 layers, 800 units", 1.60, "Table 2"),
+    "dropout": Reference("dropout NN, ReLU, 3 layers, 1024 units", 1.25, "Table 2"),
+    "dropout + max-norm": Reference("dropout NN + max-norm, ReLU, 3 layers, 1024 units", 1.06, "Table 2"),
 }
 
 # What the paper's figures show, in words (the figures give no table of numbers to copy), with the figure.
@@ -121,9 +122,12 @@ FIGURE_SETTINGS: dict[str, dict[str, str | None]] = {
     "fig9": {"hidden layers": "§7.3: 3 × 2048 (Fig. 9a); n × retention = 256, 256, 512 (Fig. 9b)",
              "drop rate, inputs": "none in Fig. 9a (§7.3)",
              "learning rate": None, "batch size": None, "seeds": None},
-    "fig10": {"hidden layers": "1024, 1024, 2048 (§7.4)",
+    "fig10": {"data": "MNIST subsets of 100 to 50,000 training digits, 10,000 test (Fig. 10)",
+              "hidden layers": "1024, 1024, 2048 (§7.4)",
               "drop rate, inputs": "0.2 (retention 0.8; §7.4)",
               "drop rate, hidden": "0.5 (retention 0.5; §7.4)",
+              "max-norm radius c": "not stated for Fig. 10 (Appendix B.1: 2, for the Table 2 nets)",
+              "momentum": "not stated for Fig. 10 (Appendix B.1: final 0.95, for the Table 2 nets)",
               "weight updates": "not stated for Fig. 10",
               "learning rate": None, "batch size": None, "seeds": None},
 }
@@ -196,6 +200,13 @@ def differences(name: str) -> pd.DataFrame:
     }).rename_axis("setting")
 
 
+# The three paper chapters' titles (their H1 headings), which name them in tables a reader sees.
+CHAPTER_TITLES: dict[str, str] = {
+    "paper_mnist": "The paper's MNIST table, on a laptop",
+    "paper_rate": "The drop rate, two ways",
+    "paper_data_size": "Dropout and the size of the training set",
+}
+
 # The three stored sweeps that train the same plain 2 × 256 ReLU net on the same 4,000 MNIST-subset digits, and
 # how to pick that net's runs out of each: (chapter, sweep, rows of the plain net on all 4,000 digits).
 _PLAIN_RUNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -214,11 +225,12 @@ def _schedule_words(sweep: Sweep, lr: float) -> dict[str, str]:
     return {"updates": f"{updates:,}", "lr": f"{lr:g}", "momentum": momentum}
 
 
-def plain_levels() -> pd.DataFrame:
+def plain_levels(*, titled: bool = False) -> pd.DataFrame:
     """The plain 2 × 256 net on the 4,000 digits in each paper chapter's sweep: its schedule and mean errors (%).
 
     The three chapters train the same network on the same digits with different schedules, so its error differs
-    from page to page. In table2 the learning rate is the one with the lowest mean validation error.
+    from page to page. In table2 the learning rate is the one with the lowest mean validation error. Rows are the
+    chapters' file stems, for code to look up; `titled=True` names them by CHAPTER_TITLES instead, for display.
     Chapters: paper_mnist, paper_rate, paper_data_size
     """
     from utils.store import load_results
@@ -239,4 +251,5 @@ def plain_levels() -> pd.DataFrame:
         rows[chapter] = {**_schedule_words(sweep, lr),
                          "test error %": f"{100 * runs['test_error'].mean():.1f}",
                          "train error %": f"{100 * runs['train_error'].mean():.1f}"}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("page")
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("page")
+    return table.rename(index=CHAPTER_TITLES).rename_axis("chapter") if titled else table

@@ -6,6 +6,10 @@ dropout" or "dropout"), the same number of weight updates at every size. A seed 
 both methods train on it, so the gain of dropout at a size is a paired difference over seeds: the test error without
 dropout minus the error with it, positive when dropout helps. Every comparison goes through
 `utils.stats.paired_difference` and the book's one decision rule (resolved when the 95 % interval excludes 0).
+
+One rule decides where a gain is read at all: at a size where either network's mean training error is above
+UNDERFIT, that network underfits, and the gain there is NOT_COMPARABLE (no verdict). A training error above ONSET but
+below UNDERFIT keeps its verdict and is reported beside it as a caveat (`Shape.caveat`).
 """
 
 from __future__ import annotations
@@ -28,10 +32,9 @@ from utils.stats import PairedDifference, mean_sd, paired_difference
 METHODS: tuple[str, str] = ("no dropout", "dropout")
 METRICS: tuple[str, ...] = ("train_error", "test_error")
 COLUMNS: tuple[str, ...] = ("size", "method", "seed", "epochs", "updates", *METRICS)
-UNDERFIT = 0.1  # a mean training error above this: the network does not fit its training set
+UNDERFIT = 0.1  # a mean training error above this: the network underfits, and the gain there gets no verdict
 NOT_COMPARABLE = "underfits: not comparable"
-ONSET = 0.01  # a mean training error above this, below UNDERFIT: the network has begun not to fit its training set
-CONFOUNDED = "confounded by the onset of underfitting"
+ONSET = 0.01  # a mean training error above this, below UNDERFIT: a caveat beside the verdict, not a verdict
 
 
 # --- checks (the public functions check their arguments once, then call the private helpers) ----------------------
@@ -120,7 +123,12 @@ def plan_table(runs: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"runs of the same size made different numbers of epochs or updates at sizes {uneven}")
     plan = runs.groupby("size")[["epochs", "updates"]].first().astype(int)
     plan.insert(0, "minibatches per epoch", plan["updates"] // plan["epochs"])
-    return plan.rename_axis("training examples")
+    return _size_index(plan)
+
+
+def _size_index(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` (one row per size, smallest first) with the sizes written with thousands separators: '5,000'."""
+    return table.set_axis([f"{int(size):,}" for size in table.index]).rename_axis("training examples")
 
 
 def gains(runs: pd.DataFrame, metric: str = "test_error") -> dict[int, PairedDifference]:
@@ -146,11 +154,11 @@ def _error_columns(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
         table = _matrix(runs, method, metric)
         columns[f"{method}, % (mean ± sd, {n} seeds)"] = {int(size): _mean_sd_text(table[size].to_numpy())
                                                            for size in table.columns}
-    return pd.DataFrame(columns).rename_axis("training examples")
+    return _size_index(pd.DataFrame(columns))
 
 
 def error_table(runs: pd.DataFrame, metric: str = "train_error") -> pd.DataFrame:
-    """Per size, both methods' error in percent, as mean ± sd over seeds (sample sd).
+    """Per size (written '5,000'), both methods' error in percent, as mean ± sd over seeds (sample sd).
 
     Chapter: paper_data_size
     """
@@ -160,7 +168,9 @@ def error_table(runs: pd.DataFrame, metric: str = "train_error") -> pd.DataFrame
 def gain_table(runs: pd.DataFrame, metric: str = "test_error") -> pd.DataFrame:
     """Per size: both methods' error (mean ± sd over seeds, in %), the gain, its 95 % interval and the verdict.
 
+    Sizes are written with thousands separators ('5,000').
     At a size where a network underfits (`underfit_sizes`), the verdict reads NOT_COMPARABLE; a resolved loss says so.
+    An interval end that would round to 0.0 at one decimal gets two, so that its sign shows ('-0.97 to -0.03').
     Chapter: paper_data_size
     """
     runs, metric = _check_runs(runs), _check_metric(metric)
@@ -168,9 +178,27 @@ def gain_table(runs: pd.DataFrame, metric: str = "test_error") -> pd.DataFrame:
     found = _gains(runs, metric)
     underfit = set(underfit_sizes(runs))
     table["gain, points"] = [f"{100 * gain.mean:+.1f}" for gain in found.values()]
-    table["95 % interval"] = [f"{100 * gain.low:+.1f} to {100 * gain.high:+.1f}" for gain in found.values()]
+    table["95 % interval"] = [interval_ends(gain) for gain in found.values()]
     table["verdict"] = [NOT_COMPARABLE if size in underfit else _verdict(gain) for size, gain in found.items()]
     return table
+
+
+def interval_ends(gain: PairedDifference) -> str:
+    """The ends of the gain's interval in points, e.g. '+2.1 to +4.1'; two decimals where an end would read 0.0.
+
+    Chapter: paper_data_size
+    """
+    ends = 100 * np.array([gain.low, gain.high])
+    digits = 2 if (np.abs(ends) < 0.05).any() else 1
+    return f"{ends[0]:+.{digits}f} to {ends[1]:+.{digits}f}"
+
+
+def gain_text(gain: PairedDifference) -> str:
+    """A gain for a sentence: its mean in points and, in brackets, its interval's ends: '+3.1 points (+2.1 to +4.1)'.
+
+    Chapter: paper_data_size
+    """
+    return f"{100 * gain.mean:+.1f} points ({interval_ends(gain)})"
 
 
 def _verdict(gain: PairedDifference) -> str:
@@ -208,8 +236,8 @@ class Shape:
     `rise` is the gain at the peak minus the gain at the smallest size, `fall` the gain at the peak minus the gain at
     the largest, each a paired difference over seeds. The peak is the size with the largest mean gain, chosen after
     seeing the data, which makes both comparisons somewhat favourable to a peak. `onset` is the dropout network's
-    mean training error at the largest size; above ONSET it has begun not to fit there, and a fall to that size
-    is confounded with the start of underfitting.
+    mean training error at the largest size; above ONSET (and below UNDERFIT, where the size would not be compared
+    at all) it is a caveat to the fall, reported beside its verdict, not a verdict of its own.
     Chapter: paper_data_size
     """
 
@@ -221,13 +249,13 @@ class Shape:
     onset: float = 0.0
 
     @property
-    def confounded(self) -> bool:
-        """Whether the dropout network has begun not to fit its training set at the largest size."""
+    def training_rises(self) -> bool:
+        """Whether the dropout network's training error at the largest size is above ONSET: a caveat to the fall."""
         return self.onset > ONSET
 
-    def fall_verdict(self) -> str:
-        """The fall's verdict, with the confound named where there is one."""
-        return f"{self.fall.verdict()}, {CONFOUNDED}" if self.confounded else self.fall.verdict()
+    def caveat(self) -> str:
+        """The caveat to the fall in words, e.g. "dropout's training error 1.9 % at 1,000"; '' when there is none."""
+        return f"dropout's training error {100 * self.onset:.1f} % at {self.largest:,}" if self.training_rises else ""
 
     @property
     def rises(self) -> bool:
@@ -241,9 +269,6 @@ class Shape:
 
     def summary(self) -> str:
         """The shape in words, by the two verdicts, e.g. 'a rise and a fall, both resolved'."""
-        if self.falls and self.confounded:
-            return (("a resolved rise" if self.rises else "no resolved rise")
-                    + ", and a resolved fall that the onset of underfitting confounds")
         if self.rises and self.falls:
             return "a rise and a fall, both resolved"
         if self.falls:
@@ -320,8 +345,9 @@ def compare_with_paper(tables: Mapping[str, pd.DataFrame], metric: str = "test_e
     """The paper's three findings on data-set size, one row each, beside each data set's verdicts.
 
     Rows: no improvement at the two smallest sizes; a gain that grows with the size up to a point; then shrinks.
-    The rise and the fall are tested over the sizes at which both networks fit (`underfit_sizes` left out), as
-    `shape` on those runs; the fall is NOT_COMPARABLE when fewer than three such sizes remain.
+    Each cell gives the gain (no dropout − dropout) or the difference of gains, in points, and its verdict. The rise
+    and the fall are tested over the sizes at which both networks fit (`underfit_sizes` left out), as `shape` on
+    those runs; the fall is NOT_COMPARABLE when fewer than three such sizes remain, and carries `Shape.caveat`.
     Chapter: paper_data_size
     """
     tables, metric = _checked_tables(tables), _check_metric(metric)
@@ -332,8 +358,7 @@ def compare_with_paper(tables: Mapping[str, pd.DataFrame], metric: str = "test_e
         peaked = _shape(fits, metric) if fits["size"].nunique() >= 3 else _shape(runs, metric)
         smallest = list(found.items())[:2]
         fall = (f"peak − {peaked.largest:,}: {100 * peaked.fall.mean:+.1f} points, {peaked.fall.verdict()}"
-                + (f"; confounded (dropout's training error {100 * peaked.onset:.1f} % there)"
-                   if peaked.confounded else ""))
+                + (f" (caveat: {peaked.caveat()})" if peaked.caveat() else ""))
         columns[title] = {
             "no improvement on the two smallest sizes": "; ".join(
                 f"{size:,}: {100 * gain.mean:+.1f} points, {gain.verdict()}" for size, gain in smallest),
@@ -364,13 +389,14 @@ def _checked_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFram
 
 
 def plot_errors(tables: Mapping[str, pd.DataFrame], metric: str = "test_error") -> Figure:
-    """Fig. 10 redrawn: one panel per data set, the error of both methods against the size, mean ± sd over seeds.
+    """Fig. 10 redrawn: both methods' error against the size, mean ± sd over seeds, one panel per data set.
 
+    The panels are stacked, one above the other.
     Chapter: paper_data_size
     """
     tables, metric = _checked_tables(tables), _check_metric(metric)
-    fig, axes = plt.subplots(1, len(tables), figsize=(4.8 * len(tables), 3.8), squeeze=False)
-    for ax, (title, runs) in zip(axes[0], tables.items()):
+    fig, axes = plt.subplots(len(tables), 1, figsize=(7.0, 3.6 * len(tables)), squeeze=False, layout="constrained")
+    for ax, (title, runs) in zip(axes[:, 0], tables.items()):
         for color, method in zip(PALETTE, METHODS):
             table = _matrix(runs, method, metric)
             mean, sd = table.mean().to_numpy(), table.std(ddof=1).to_numpy()
@@ -381,26 +407,26 @@ def plot_errors(tables: Mapping[str, pd.DataFrame], metric: str = "test_error") 
         if underfit:
             ax.axvspan(underfit[0] / 1.4, underfit[-1] * 1.4, color="0.9", zorder=0, linewidth=0)
             ax.text(np.sqrt(underfit[0] * underfit[-1]), 0.97, "dropout net\nunderfits", ha="center", va="top",
-                    transform=ax.get_xaxis_transform(), fontsize=9, color="0.3")
+                    transform=ax.get_xaxis_transform(), fontsize=11, color="0.3")
         _size_axis(ax, sizes)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_ylim(bottom=0)
         ax.set_title(title)
-    axes[0][0].set_ylabel("test error" if metric == "test_error" else "training error")
+        ax.set_ylabel("test error" if metric == "test_error" else "training error")
     axes[0][0].legend()
     return fig
 
 
 def plot_gains(tables: Mapping[str, pd.DataFrame], metric: str = "test_error") -> Figure:
-    """Dropout's gain per size with its 95 % interval, one panel per data set; filled markers where it is resolved.
+    """Dropout's gain per size with its 95 % interval, one stacked panel per data set, filled where resolved.
 
     Only the sizes at which both networks fit their training sets are drawn (see `underfit_sizes`).
 
     Chapter: paper_data_size
     """
     tables, metric = _checked_tables(tables), _check_metric(metric)
-    fig, axes = plt.subplots(1, len(tables), figsize=(4.8 * len(tables), 3.6), squeeze=False)
-    for ax, (title, runs) in zip(axes[0], tables.items()):
+    fig, axes = plt.subplots(len(tables), 1, figsize=(7.0, 3.4 * len(tables)), squeeze=False, layout="constrained")
+    for ax, (title, runs) in zip(axes[:, 0], tables.items()):
         underfit = set(underfit_sizes(runs))
         found = {size: gain for size, gain in _gains(runs, metric).items() if size not in underfit}
         sizes = np.array(list(found))
@@ -417,6 +443,6 @@ def plot_gains(tables: Mapping[str, pd.DataFrame], metric: str = "test_error") -
         _size_axis(ax, sizes)
         ax.set_xlim(sizes.min() / 1.6, sizes.max() * 1.6)  # room for the end points' markers and caps
         ax.set_title(title)
-    axes[0][0].set_ylabel("gain: error without − with dropout\n(points, 95 % interval)")
+        ax.set_ylabel("gain (points):\nerror without − with dropout")
     axes[0][0].legend()
     return fig

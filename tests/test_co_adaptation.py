@@ -14,6 +14,7 @@ from torch import nn  # noqa: E402
 from utils.chapters.co_adaptation import (  # noqa: E402
     N_PIXELS,
     ablation_rises,
+    best_factor_errors,
     best_scale,
     cancellation_ratio,
     crossover_fraction,
@@ -21,6 +22,7 @@ from utils.chapters.co_adaptation import (  # noqa: E402
     differences,
     expected_removal_errors,
     features,
+    first_crossing,
     hidden_activations,
     live_units,
     make_autoencoder,
@@ -181,6 +183,40 @@ def test_tables_and_figures(small, images):
     assert isinstance(table, pd.DataFrame) and table.loc["score", "verdict"] == "resolved"
     for fig in (plot_features({"a": small}, images, n_units=6, ncols=3),
                 plot_activations({"a": hidden_activations(small, images)}),
-                plot_removal_curves({"a": np.ones((2, 3))}, [0.0, 0.5, 0.9], {"a": np.ones(2)})):
+                plot_removal_curves({"a": np.ones((2, 3))}, [0.0, 0.5, 0.9], {"a": np.ones(2)},
+                                    best={"a": np.ones((2, 3))})):
         assert fig.axes
         plt.close(fig)
+
+
+def test_best_factor_errors_beat_inverted_rescaling_and_match_masks(small, images):
+    fractions = [0.0, 0.25, 0.5]
+    best = best_factor_errors(small, images, fractions)
+    rescaled = expected_removal_errors(small, images, fractions)
+    assert (best <= rescaled + 1e-6).all()  # the best factor is at least as good as 1 / (1 - f)
+    rng = np.random.default_rng(2)
+    masks = [keep for keep in rng.random((2000, 16)) >= 0.5 if keep.any()]
+    factors = np.linspace(0.5, 3.0, 26)  # any fixed factor does no better on average than the best one
+    sampled = [np.mean([masked_errors(small, images, keep, s).mean() for keep in masks[:300]]) for s in factors]
+    assert min(sampled) >= best[2] * 0.95
+    with pytest.raises(ValueError, match="strictly between"):
+        best_factor_errors(small, images, [1.0])
+
+
+def test_first_crossing():
+    f = np.array([0.0, 0.1, 0.2, 0.3])
+    assert np.isclose(first_crossing(f, [1.0, 2.0, 4.0, 8.0], [3.0, 3.0, 3.0, 3.0]), 0.15)
+    with pytest.raises(ValueError, match="no crossing"):
+        first_crossing(f, [4.0, 5.0, 6.0, 7.0], [3.0, 3.0, 3.0, 3.0])
+    with pytest.raises(ValueError, match="no crossing"):
+        first_crossing(f, [1.0, 1.0, 1.0, 1.0], [3.0, 3.0, 3.0, 3.0])
+    with pytest.raises(ValueError, match="increase"):
+        first_crossing(f[::-1], [1.0, 2.0, 4.0, 8.0], [3.0, 3.0, 3.0, 3.0])
+
+
+def test_difference_table_shows_shares_in_per_cent():
+    runs = {"share": np.array([0.40, 0.42, 0.41]), "mean": np.array([1.0, 1.1, 1.2])}
+    other = {"share": runs["share"] + np.array([0.30, 0.32, 0.31]), "mean": runs["mean"] + 0.5}
+    table = difference_table(runs, other, differences(runs, other), digits=2, percent=["share"])
+    assert table.loc["share", "without dropout"] == "41 %" and "points" in table.loc["share", "with − without"]
+    assert table.loc["mean", "with dropout"] == "1.60"

@@ -353,11 +353,12 @@ def cancellation_ratio(model: nn.Module, x: np.ndarray | torch.Tensor) -> float:
 # --- figures -----------------------------------------------------------------------------------------------------
 
 
-def plot_features(models: Mapping[str, nn.Module], x: np.ndarray, *, n_units: int = 40, ncols: int = 10) -> Figure:
-    """The first `n_units` live hidden units' features of each model, one grid per model, as in the paper's Fig. 7.
+def plot_features(models: Mapping[str, nn.Module], x: np.ndarray, *, n_units: int = 20, ncols: int = 4,
+                  tile: float = 1.05) -> Figure:
+    """The first `n_units` live hidden units' features of each model, one grid per model side by side (paper's Fig. 7).
 
     A unit is live if it fires on at least one image of `x`. Each image has its own symmetric grey scale: white for
-    negative weights, black for positive, mid-grey for zero.
+    negative weights, black for positive, mid-grey for zero. `tile` is each image's size in inches.
     Chapter: co_adaptation
     """
     import matplotlib.pyplot as plt
@@ -365,9 +366,10 @@ def plot_features(models: Mapping[str, nn.Module], x: np.ndarray, *, n_units: in
     if not isinstance(models, Mapping) or not models:
         raise ValueError("models must be a non-empty mapping from a title to an autoencoder")
     n_units, ncols = check_count(n_units, "n_units"), check_count(ncols, "ncols")
+    tile = check_positive(tile, "tile")
     nrows = -(-n_units // ncols)
-    fig = plt.figure(figsize=(0.75 * ncols, (0.75 * nrows + 0.45) * len(models)))
-    for panel, (title, model) in zip(fig.subfigures(len(models), 1, squeeze=False)[:, 0], models.items(),
+    fig = plt.figure(figsize=((tile * ncols + 0.3) * len(models), tile * nrows + 0.45))
+    for panel, (title, model) in zip(fig.subfigures(1, len(models), squeeze=False)[0], models.items(),
                                      strict=True):
         live = np.flatnonzero(live_units(hidden_activations(model, x)))[:n_units]
         images = features(model)[live]
@@ -385,8 +387,8 @@ def plot_activations(activations: Mapping[str, np.ndarray], *, bins: int = 40) -
 
     Each column shares its axes across rows, and bar heights are shares (of all activations; of live units), so the
     rows compare directly. The left column draws only the positive activations, as shares of all of them, and states
-    the share that is exactly zero in the panel; its last bar holds everything above the 99th percentile of the
-    positive ones.
+    the share that is exactly zero in the panel. Its axis stops at the larger of the models' 99th percentiles of the
+    positive activations; everything above it is drawn as one hatched bar beyond the axis's end, labelled with '>'.
     Chapter: co_adaptation
     """
     import matplotlib.pyplot as plt
@@ -404,14 +406,19 @@ def plot_activations(activations: Mapping[str, np.ndarray], *, bins: int = 40) -
     for row, colour, (title, a) in zip(axes, PALETTE, arrays.items(), strict=False):
         values = a.ravel()
         positive = values[values > 0]
-        row[0].hist(np.minimum(positive, top), bins=edges, weights=np.full(len(positive), 1 / len(values)),
+        row[0].hist(positive[positive <= top], bins=edges, weights=np.full((positive <= top).sum(), 1 / len(values)),
                     color=colour)
+        width = edges[1] - edges[0]
+        row[0].bar(top + 2.5 * width, (positive > top).sum() / len(values), width=2 * width, color="white",
+                   edgecolor=colour, hatch="////", linewidth=1.0)  # the clipped tail, apart from the rest
         row[0].text(0.97, 0.92, f"exactly 0: {(values == 0).mean():.0%} (not drawn)", transform=row[0].transAxes,
                     ha="right", va="top")
         means = unit_means[title]
         row[1].hist(means, bins=mean_edges, weights=np.full(len(means), 1 / max(len(means), 1)), color=colour)
         row[0].set_ylabel(f"{title}\nshare of activations")
         row[1].set_ylabel("share of live units")
+    ticks = [t for t in np.arange(0.0, top, 0.5) if t <= top - 4 * (edges[1] - edges[0])]
+    axes[-1, 0].set_xticks([*ticks, top + 2.5 * (edges[1] - edges[0])], [*(f"{t:g}" for t in ticks), f">{top:.1f}"])
     axes[-1, 0].set_xlabel("non-zero activation of a unit on a test digit")
     axes[-1, 1].set_xlabel("mean activation of a live unit over the test digits")
     return fig
@@ -435,6 +442,55 @@ def expected_removal_errors(model: nn.Module, x: np.ndarray | torch.Tensor, frac
     return np.array(values)
 
 
+def best_factor_errors(model: nn.Module, x: np.ndarray | torch.Tensor, fractions: Sequence[float]) -> np.ndarray:
+    """The exact expected mean error per f when each unit is removed with probability f, the rest rescaled at best.
+
+    The kept units are multiplied by the single factor that makes this expectation smallest on `x`: an oracle,
+    fitted on the very digits it scores.
+    With S = Σ_j c_j the hidden layer's whole contribution and t = x - b2, the kept units add s (q S + noise) for
+    q = 1 - f, so the expected error summed over digits is Σ‖t‖² - 2 s q Σ t·S + s² (q² Σ‖S‖² + q f Σ_j‖c_j‖²), a
+    parabola in s; this returns its minimum per f, divided by the number of digits. At f = 0 it is the intact
+    network with its output layer's hidden part rescaled at best, at most the intact error.
+    Chapter: co_adaptation
+    """
+    encoder, decoder = _check_autoencoder(model)
+    x = _as_images(x).double()
+    with torch.no_grad():
+        h = torch.relu(encoder(x.float())).double()
+        weights, bias = decoder.weight.double(), decoder.bias.double()
+        whole, target = h @ weights.T, x - bias
+        parts = ((h**2) @ (weights**2).sum(dim=0)).sum().item()  # Σ over digits and units of ‖c_j‖²
+        cross, power, total = ((target * whole).sum().item(), (whole * whole).sum().item(),
+                               (target * target).sum().item())
+    values = []
+    for fraction in fractions:
+        if isinstance(fraction, Real) and not isinstance(fraction, bool) and fraction == 0:
+            fraction = 0.0
+        else:
+            fraction = _check_fraction(fraction)
+        q = 1.0 - fraction
+        curvature, slope = q * q * power + q * fraction * parts, q * cross
+        values.append(total - (slope * slope / curvature if curvature > 0 else 0.0))
+    return np.array(values) / len(x)
+
+
+def first_crossing(fractions: Sequence[float], rising: Sequence[float], other: Sequence[float]) -> float:
+    """The first fraction at which curve `rising`, below `other` at the start, reaches it (linear interpolation).
+
+    Both curves are sampled at the increasing `fractions`; raises if `rising` does not start below or never reaches
+    `other`.
+    Chapter: co_adaptation
+    """
+    f, a, b = (np.asarray(v, dtype=np.float64) for v in (fractions, rising, other))
+    if not (f.ndim == 1 and f.shape == a.shape == b.shape and len(f) >= 2 and (np.diff(f) > 0).all()):
+        raise ValueError("fractions must increase, and both curves must have one value per fraction")
+    gap = a - b
+    if gap[0] >= 0 or (gap < 0).all():
+        raise ValueError("no crossing: the first curve must start below the other and then reach it")
+    i = int(np.argmax(gap >= 0))  # the first sample at or above
+    return float(f[i - 1] + (f[i] - f[i - 1]) * -gap[i - 1] / (gap[i] - gap[i - 1]))
+
+
 def crossover_fraction(intact_a: float, contributions_a: float, intact_b: float, contributions_b: float) -> float:
     """The removed fraction f at which two networks' expected errors (intact + f/(1-f) × contributions) are equal.
 
@@ -452,11 +508,13 @@ def crossover_fraction(intact_a: float, contributions_a: float, intact_b: float,
 
 
 def plot_removal_curves(curves: Mapping[str, np.ndarray], fractions: Sequence[float],
-                        measured: Mapping[str, np.ndarray] | None = None, *, at: float = 0.5) -> Figure:
+                        measured: Mapping[str, np.ndarray] | None = None, *, at: float = 0.5,
+                        best: Mapping[str, np.ndarray] | None = None) -> Figure:
     """Expected test error against the fraction of hidden units removed, one line per seed, one colour per model.
 
     `curves` maps a title to an array (seeds, fractions) from `expected_removal_errors`; `measured` may add, per
-    title, the errors measured with random masks at the fraction `at`, drawn as white circles. Log y-axis.
+    title, the errors measured with random masks at the fraction `at`, drawn as white circles; `best` may add, per
+    title, the same shape from `best_factor_errors`, drawn dashed. Log y-axis.
     Chapter: co_adaptation
     """
     import matplotlib.pyplot as plt
@@ -469,8 +527,14 @@ def plot_removal_curves(curves: Mapping[str, np.ndarray], fractions: Sequence[fl
         values = np.atleast_2d(np.asarray(values, dtype=np.float64))
         if values.shape[1] != len(fractions):
             raise ValueError(f"{title}: {values.shape[1]} values per seed for {len(fractions)} fractions")
+        suffix = ", rescaled by 1/(1 − f)" if best is not None else ""
         for i, row in enumerate(values):
-            ax.plot(fractions, row, color=colour, linewidth=1.2, alpha=0.8, label=title if i == 0 else None)
+            ax.plot(fractions, row, color=colour, linewidth=1.2, alpha=0.8,
+                    label=title + suffix if i == 0 else None)
+        if best is not None and title in best:
+            for i, row in enumerate(np.atleast_2d(np.asarray(best[title], dtype=np.float64))):
+                ax.plot(fractions, row, color=colour, linewidth=1.2, alpha=0.8, linestyle="--",
+                        label=f"{title}, best factor" if i == 0 else None)
         if measured is not None and title in measured:
             points = np.asarray(measured[title], dtype=np.float64)
             ax.scatter(np.full(len(points), at), points, s=45, facecolors="white", edgecolors=colour,
@@ -492,16 +556,24 @@ def differences(plain: Mapping[str, np.ndarray], dropout: Mapping[str, np.ndarra
 
 
 def difference_table(plain: Mapping[str, np.ndarray], dropout: Mapping[str, np.ndarray],
-                     diffs: Mapping[str, PairedDifference], *, digits: int = 3) -> pd.DataFrame:
+                     diffs: Mapping[str, PairedDifference], *, digits: int = 3,
+                     percent: Sequence[str] = ()) -> pd.DataFrame:
     """A table: each score's mean without and with dropout, the 95 % interval of the difference and its verdict.
 
+    Scores named in `percent` are shares: shown in per cent, their differences in percentage points (whole numbers).
     Chapter: co_adaptation
     """
     digits = check_count(digits, "digits", minimum=0)
-    rows = {key: {"without dropout": f"{np.mean(plain[key]):.{digits}f}",
-                  "with dropout": f"{np.mean(dropout[key]):.{digits}f}",
-                  "with − without": diffs[key].describe(scale=1, unit="", digits=digits),
-                  "verdict": diffs[key].verdict()} for key in diffs}
+    rows = {}
+    for key in diffs:
+        if key in percent:
+            cells = [f"{100 * np.mean(plain[key]):.0f} %", f"{100 * np.mean(dropout[key]):.0f} %",
+                     diffs[key].describe(scale=100, unit="points", digits=0)]
+        else:
+            cells = [f"{np.mean(plain[key]):.{digits}f}", f"{np.mean(dropout[key]):.{digits}f}",
+                     diffs[key].describe(scale=1, unit="", digits=digits)]
+        rows[key] = dict(zip(("without dropout", "with dropout", "with − without"), cells, strict=True))
+        rows[key]["verdict"] = diffs[key].verdict()
     return pd.DataFrame(rows).T
 
 

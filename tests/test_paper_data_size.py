@@ -220,6 +220,8 @@ def test_sizes_where_a_network_underfits_are_marked_not_comparable():
     assert underfit_sizes(runs) == [10_000]
     table = gain_table(runs)
     assert table.loc["10,000", "verdict"] == NOT_COMPARABLE and "p" not in table.columns
+    assert table.loc["10,000", ["gain, points", "95 % interval"]].tolist() == ["–", "–"]  # no number to misread
+    assert table.loc["1,000", "gain, points"] != "–"  # the sizes that are compared keep theirs
     assert compare_with_paper({"A": runs}).loc["then shrinks", "A"] == NOT_COMPARABLE
     figure = plot_gains({"A": runs})
     assert len(figure.axes[0].get_xticks()) == 2  # the underfitting size is left out

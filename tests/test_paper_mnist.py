@@ -110,7 +110,8 @@ def test_per_seed_and_paired_differences(runs):
 def test_mcnemar_counts_the_discordant_digits_of_each_seed(runs):
     table = mcnemar_by_seed(runs, best_rates(runs), "dropout", "no dropout", n_test=N_TEST)
     assert list(table["only dropout"]) == [2] * len(SEEDS) and list(table["only no dropout"]) == [0] * len(SEEDS)
-    assert set(table["verdict"]) == {"not resolved"}  # 2 against 0: p = 0.5
+    assert set(table["verdict"]) == {"not resolved"}  # 2 against 0: p-value 0.5
+    assert "p-value" in table.columns and "p" not in table.columns  # p is the drop rate
 
 
 def test_the_norm_table_reads_the_chosen_rates(runs):
@@ -151,7 +152,7 @@ def test_identical_runs_get_no_test_in_the_paired_table(runs):
     errors = per_seed(runs, best_rates(runs))
     errors["copy"] = errors["dropout"]
     row = paired_table(errors, [("copy", "dropout")]).loc["copy − dropout"]
-    assert row["verdict"] == "0 (the same runs)" and np.isnan(row["p"]) and row["sd (points)"] == 0
+    assert row["verdict"] == "0 (the same runs)" and np.isnan(row["p-value"]) and row["sd (points)"] == 0
 
 
 def test_the_digit_standard_error_and_the_bootstrap_intervals(runs):

@@ -169,7 +169,8 @@ def gain_table(runs: pd.DataFrame, metric: str = "test_error") -> pd.DataFrame:
     """Per size: both methods' error (mean ± sd over seeds, in %), the gain, its 95 % interval and the verdict.
 
     Sizes are written with thousands separators ('5,000').
-    At a size where a network underfits (`underfit_sizes`), the verdict reads NOT_COMPARABLE; a resolved loss says so.
+    At a size where a network underfits (`underfit_sizes`), the verdict reads NOT_COMPARABLE and the gain and its
+    interval are left blank ('–'), so that no one reads them as findings; a resolved loss says so.
     An interval end that would round to 0.0 at one decimal gets two, so that its sign shows ('-0.97 to -0.03').
     Chapter: paper_data_size
     """
@@ -177,8 +178,9 @@ def gain_table(runs: pd.DataFrame, metric: str = "test_error") -> pd.DataFrame:
     table = _error_columns(runs, metric)
     found = _gains(runs, metric)
     underfit = set(underfit_sizes(runs))
-    table["gain, points"] = [f"{100 * gain.mean:+.1f}" for gain in found.values()]
-    table["95 % interval"] = [interval_ends(gain) for gain in found.values()]
+    table["gain, points"] = ["–" if size in underfit else f"{100 * gain.mean:+.1f}"
+                             for size, gain in found.items()]
+    table["95 % interval"] = ["–" if size in underfit else interval_ends(gain) for size, gain in found.items()]
     table["verdict"] = [NOT_COMPARABLE if size in underfit else _verdict(gain) for size, gain in found.items()]
     return table
 

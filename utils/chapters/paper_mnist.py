@@ -151,10 +151,10 @@ def paired_table(errors: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> pd.D
         d = paired_difference(errors[a], errors[b])
         if d.sd == 0 and d.mean == 0:  # the same runs twice: nothing to test
             rows[f"{a} − {b}"] = {"mean (points)": 0.0, "sd (points)": 0.0, "low": 0.0, "high": 0.0,
-                                  "p": np.nan, "seeds": d.n, "verdict": "0 (the same runs)"}
+                                  "p-value": np.nan, "seeds": d.n, "verdict": "0 (the same runs)"}
             continue
         rows[f"{a} − {b}"] = {"mean (points)": 100 * d.mean, "sd (points)": 100 * d.sd, "low": 100 * d.low,
-                              "high": 100 * d.high, "p": d.p_value, "seeds": d.n, "verdict": d.verdict()}
+                              "high": 100 * d.high, "p-value": d.p_value, "seeds": d.n, "verdict": d.verdict()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("difference")
 
 
@@ -168,7 +168,7 @@ def mcnemar_by_seed(runs: pd.DataFrame, chosen: Choice, a: str, b: str, *,
     rows = {}
     for seed, (text_a, text_b) in bits.iterrows():
         test = mcnemar(unpack_bits(text_a, n_test), unpack_bits(text_b, n_test))
-        rows[seed] = {f"only {a}": test.only_a, f"only {b}": test.only_b, "p": test.p_value,
+        rows[seed] = {f"only {a}": test.only_a, f"only {b}": test.only_b, "p-value": test.p_value,
                       "verdict": test.verdict()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("seed")
 

@@ -277,6 +277,18 @@ def prediction_scores(probs: np.ndarray, eval_probs: np.ndarray, labels: np.ndar
 UNCERTAINTY_SCORES: tuple[str, ...] = ("eval entropy", "entropy", "mutual information")
 
 
+def _check_sweep(angles: np.ndarray, quantile: float) -> np.ndarray:
+    """Return `angles` as a 1-D float array starting at 0 (the upright digits set the alarm thresholds), or raise;
+    check that `quantile` lies strictly between 0 and 1."""
+    angles = np.asarray(angles, dtype=np.float64)
+    if angles.ndim != 1 or len(angles) == 0 or angles[0] != 0:
+        raise ValueError(f"angles must be a 1-D array of degrees starting at 0 (the upright digits set the alarm "
+                         f"thresholds), got {angles!r}")
+    if isinstance(quantile, bool) or not isinstance(quantile, Real) or not 0 < quantile < 1:
+        raise ValueError(f"quantile must be a number strictly between 0 and 1 (e.g. 0.95), got {quantile!r}")
+    return angles
+
+
 def rotation_sweep(model: nn.Module, x: np.ndarray, labels: np.ndarray, angles: np.ndarray, *, passes: int = 50,
                    seed: int = 0, quantile: float = 0.95) -> dict[str, np.ndarray]:
     """Rotate the digits by each angle and measure the MC prediction and the eval-mode network on them, per angle.
@@ -291,12 +303,7 @@ def rotation_sweep(model: nn.Module, x: np.ndarray, labels: np.ndarray, angles: 
     draws its masks from seed + i.
     Chapter: mc_dropout
     """
-    angles = np.asarray(angles, dtype=np.float64)
-    if angles.ndim != 1 or len(angles) == 0 or angles[0] != 0:
-        raise ValueError(f"angles must be a 1-D array of degrees starting at 0 (the upright digits set the alarm "
-                         f"thresholds), got {angles!r}")
-    if isinstance(quantile, bool) or not isinstance(quantile, Real) or not 0 < quantile < 1:
-        raise ValueError(f"quantile must be a number strictly between 0 and 1 (e.g. 0.95), got {quantile!r}")
+    angles = _check_sweep(angles, quantile)
     passes = check_count(passes, "passes")
     seed = check_seed(seed)
     check_seed(seed + len(angles) - 1)
@@ -340,12 +347,7 @@ def ensemble_sweep(models: Sequence[nn.Module], x: np.ndarray, labels: np.ndarra
     models = list(models)
     if not models or not all(isinstance(m, nn.Module) for m in models):
         raise TypeError("models must be a non-empty sequence of PyTorch modules")
-    angles = np.asarray(angles, dtype=np.float64)
-    if angles.ndim != 1 or len(angles) == 0 or angles[0] != 0:
-        raise ValueError(f"angles must be a 1-D array of degrees starting at 0 (the upright digits set the alarm "
-                         f"threshold), got {angles!r}")
-    if isinstance(quantile, bool) or not isinstance(quantile, Real) or not 0 < quantile < 1:
-        raise ValueError(f"quantile must be a number strictly between 0 and 1 (e.g. 0.95), got {quantile!r}")
+    angles = _check_sweep(angles, quantile)
     x = np.asarray(x, dtype=np.float32)
     rows: list[dict[str, float]] = []
     threshold = 0.0

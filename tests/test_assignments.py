@@ -21,7 +21,7 @@ from tools import release_assignments as ra
 from tools.build_site import SOLUTION_CELL_TAG, build, solutions_mode
 from tools.toc import ROOT
 
-A1, A2, A3 = "a1_numpy_dropout", "a2_pytorch_bugs", "a3_keras_rate"
+A1, A2, A3, A4 = "a1_numpy_dropout", "a2_pytorch_bugs", "a3_keras_rate", "a4_mc_dropout"
 SOURCES = {name: nbformat.read(ra.SOURCE_DIR / name / f"{name}.ipynb", as_version=4) for name in ra.assignment_ids()}
 STUB_LINES = ("# YOUR CODE HERE", "raise NotImplementedError()")
 
@@ -100,21 +100,30 @@ def _released_nb(released: Path, name: str):
     return nbformat.read(released / "release" / name / f"{name}.ipynb", as_version=4)
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Tiny PyTorch models train fastest on one thread (no thread start-up and synchronisation per step)."""
+@contextlib.contextmanager
+def _torch_threads(count: int):
+    """Run the block with PyTorch on `count` CPU threads, then restore the number it had."""
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny PyTorch models train fastest on one thread (no thread start-up and synchronisation per step)."""
+    with _torch_threads(1):
+        yield
 
 
 # --- the sources are nbgrader assignments ---------------------------------------------------------------------------
 
-def test_there_are_three_assignments():
-    assert list(SOURCES) == [A1, A2, A3]
+def test_there_are_four_assignments():
+    assert list(SOURCES) == [A1, A2, A3, A4]
 
 
 @pytest.mark.parametrize("name", list(SOURCES))
@@ -286,7 +295,7 @@ def test_a1_hidden_tests_catch_what_the_visible_ones_miss(released):
     assert set(failed) == {"test-forward-random"}
 
 
-@pytest.mark.parametrize("name", [A1, A3])  # assignment 2 hands out runnable code: see the a2 tests
+@pytest.mark.parametrize("name", [A1, A3, A4])  # assignment 2 hands out runnable code: see the a2 tests
 def test_student_version_as_handed_out_scores_nothing(released, name):
     nb = _released_nb(released, name)
     failed, _, _ = run_cells(nb)
@@ -387,6 +396,268 @@ def test_a3_autograder_catches_model_mistakes(a3_reference, mistake):
     failed, errors, _ = run_cells(SOURCES[A3], {"build-model": source}, namespace=dict(a3_reference),
                                   only={"build-model", "test-build-model"})
     assert errors == {} and "test-build-model" in failed, mistake
+
+
+# --- assignment 4: Monte-Carlo dropout in PyTorch -------------------------------------------------------------------
+
+A4_ANSWERS = ("mc-mode", "mc-predict")
+A4_GRADED = {*A4_ANSWERS, "test-tools"} | {_meta(cell)["grade_id"] for cell in SOURCES[A4].cells if _is_test(cell)}
+_A4_TUPLE = "dropping = (nn.Dropout, nn.MultiheadAttention, nn.LSTM, nn.TransformerEncoderLayer)"
+_A4_SWITCH = "            module.training = True  # this module's flag only: .train() would switch its submodules too"
+_A4_RESTORE = ("    try:\n        yield model\n    finally:\n        for module, training in saved.items():\n"
+               "            module.training = training")
+_A4_PASSES = "probs = torch.stack([torch.softmax(model(x), dim=1) for _ in range(n_samples)])"
+_A4_ENTROPY = "entropy = -torch.special.xlogy(mean, mean).sum(dim=1)  # xlogy(0, 0) = 0"
+
+
+def _a4_rates(rate: float) -> str:
+    """Lines that set every dropout rate to `rate` when a module is switched on: a mutant's addition to mc_mode."""
+    return (f"{_A4_SWITCH}\n            if isinstance(module, nn.Dropout):\n                module.p = {rate}\n"
+            f"            elif isinstance(module, (nn.MultiheadAttention, nn.LSTM)):\n"
+            f"                module.dropout = {rate}")
+
+
+# Each mutant: edits (answer cell, old text, new text) of the reference solution, or a whole answer cell's source.
+A4_MUTANTS: dict[str, list[tuple[str, str, str]] | dict[str, str]] = {
+    "model.train() for everything": [("mc-mode", "model.eval()  # batch", "model.train()  # batch")],
+    "batch norm left in the mode it was in": [
+        ("mc-mode", "    model.eval()  # batch normalisation, and every other module, in evaluation mode\n", "")],
+    "only the nn.Dropout layers switched": [("mc-mode", _A4_TUPLE, "dropping = (nn.Dropout,)")],
+    "the Transformer layer itself forgotten (fast path)": [
+        ("mc-mode", _A4_TUPLE, "dropping = (nn.Dropout, nn.MultiheadAttention, nn.LSTM)")],
+    "the attention forgotten": [
+        ("mc-mode", _A4_TUPLE, "dropping = (nn.Dropout, nn.LSTM, nn.TransformerEncoderLayer)")],
+    "the LSTM forgotten": [
+        ("mc-mode", _A4_TUPLE, "dropping = (nn.Dropout, nn.MultiheadAttention, nn.TransformerEncoderLayer)")],
+    "modes not restored": [("mc-mode", _A4_RESTORE, "    yield model")],
+    "every module restored to eval": [("mc-mode", _A4_RESTORE, "    try:\n        yield model\n    finally:\n"
+                                                              "        model.eval()")],
+    "only the model's own mode restored": [("mc-mode", _A4_RESTORE, "    try:\n        yield model\n    finally:\n"
+                                                                   "        model.train(saved[model])")],
+    "modes not restored after an exception": [
+        ("mc-mode", _A4_RESTORE, "    yield model\n    for module, training in saved.items():\n"
+                                 "        module.training = training")],
+    "an exception inside the block swallowed": [("mc-mode", "    finally:", "    except Exception:\n        pass\n"
+                                                                          "    finally:")],
+    "every rate set to 0.5": [("mc-mode", _A4_SWITCH, _a4_rates(0.5))],
+    "every rate set to 0, so that the passes agree": [("mc-mode", _A4_SWITCH, _a4_rates(0.0))],
+    "F.dropout(p=0.5) hooked onto the dropout layers": {"mc-mode": '''
+@contextmanager
+def mc_mode(model):
+    saved = {module: module.training for module in model.modules()}
+    model.eval()
+    hooks = [module.register_forward_hook(lambda module, args, out: F.dropout(args[0], 0.5, training=True))
+             for module in model.modules() if isinstance(module, nn.Dropout)]
+    try:
+        yield model
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for module, training in saved.items():
+            module.training = training
+'''},
+    "the book's mc_mode imported": {"mc-mode": '''
+from utils.chapters.mc_dropout import mc_mode as book_mc_mode
+
+
+def mc_mode(model):
+    return book_mc_mode(model)
+'''},
+    "logits averaged": [("mc-predict", f"{_A4_PASSES}\n    mean = probs.mean(dim=0)",
+                         "logits = torch.stack([model(x) for _ in range(n_samples)])\n"
+                         "    mean = torch.softmax(logits.mean(dim=0), dim=1)")],
+    "a single sample": [("mc-predict", "for _ in range(n_samples)", "for _ in range(1)")],
+    "computed under autograd": [("mc-predict", "with torch.no_grad(), mc_mode(model):", "with mc_mode(model):")],
+    "computed under autograd, detached afterwards": [
+        ("mc-predict", "with torch.no_grad(), mc_mode(model):", "with mc_mode(model):"),
+        ("mc-predict", "return mean, entropy", "return mean.detach(), entropy.detach()")],
+    "model.train() in mc_predict": [("mc-predict", "with torch.no_grad(), mc_mode(model):",
+                                     "model.train()\n    with torch.no_grad():")],
+    "the mean of the passes' entropies": [
+        ("mc-predict", _A4_ENTROPY, "entropy = -torch.special.xlogy(probs, probs).sum(dim=2).mean(dim=0)")],
+    "entropy in bits": [("mc-predict", _A4_ENTROPY, "entropy = -torch.special.xlogy(mean, mean).sum(dim=1) / 0.6931")],
+    "NaN entropy where a probability is 0": [("mc-predict", _A4_ENTROPY, "entropy = -(mean * mean.log()).sum(dim=1)")],
+    "n_samples not checked": [
+        ("mc-predict", "    if isinstance(n_samples, bool) or not isinstance(n_samples, int):\n"
+                       "        raise TypeError(f\"n_samples must be a positive int, got {n_samples!r}\")\n"
+                       "    if n_samples < 1:\n"
+                       "        raise ValueError(f\"n_samples must be a positive int, got {n_samples}\")\n", "")],
+}
+
+# Mistakes that pass every visible test: only the hidden tests catch them.
+A4_HIDDEN_ONLY = ["batch norm left in the mode it was in", "only the nn.Dropout layers switched",
+                  "the Transformer layer itself forgotten (fast path)", "the attention forgotten", "the LSTM forgotten",
+                  "every module restored to eval", "modes not restored after an exception",
+                  "an exception inside the block swallowed", "computed under autograd, detached afterwards",
+                  "NaN entropy where a probability is 0"]
+
+# Correct solutions written differently from the reference: each must get full marks.
+A4_VARIANTS = {
+    "a class with enable/restore, matched on rate attributes, a running mean": {"mc-mode": '''
+def enable_mc_dropout(model):
+    """Switch on the modules that have a dropout rate and switch off all others; return the old modes."""
+    saved = [(module, module.training) for module in model.modules()]
+    for module in model.modules():
+        module.training = isinstance(getattr(module, "p", None), float) or hasattr(module, "dropout")
+    return saved
+
+
+def restore_modes(saved):
+    for module, training in saved:
+        module.training = training
+
+
+class mc_mode:
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.saved = enable_mc_dropout(self.model)
+        return self.model
+
+    def __exit__(self, *exc_info):
+        restore_modes(self.saved)
+        return False
+''', "mc-predict": '''
+def mc_predict(model, x, n_samples):
+    if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples <= 0:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    saved = enable_mc_dropout(model)
+    try:
+        total = None
+        with torch.no_grad():
+            for _ in range(n_samples):
+                probs = F.softmax(model(x), dim=-1)
+                total = probs if total is None else total + probs
+    finally:
+        restore_modes(saved)
+    mean = total / n_samples
+    logs = torch.where(mean > 0, mean.log(), torch.zeros_like(mean))
+    return mean, -(mean * logs).sum(dim=-1)
+'''},
+    "a generator, base classes, recursive train(), inference mode, entr": {"mc-mode": '''
+@contextmanager
+def mc_mode(model):
+    modes = [(module, module.training) for module in model.modules()]
+    dropping = (nn.modules.dropout._DropoutNd, nn.MultiheadAttention, nn.RNNBase, nn.TransformerEncoderLayer)
+    try:
+        model.eval()
+        for module in model.modules():
+            if isinstance(module, dropping):
+                module.train()
+        yield model
+    finally:
+        for module, mode in modes:  # parents before children, so each child's own mode comes last
+            module.train(mode)
+''', "mc-predict": '''
+def mc_predict(model, x, n_samples):
+    if type(n_samples) is not int:
+        raise TypeError(f"n_samples must be an int, not {type(n_samples).__name__}")
+    if n_samples <= 0:
+        raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+    with mc_mode(model), torch.inference_mode():
+        samples = [model(x).softmax(dim=-1) for _ in range(n_samples)]
+    mean = torch.stack(samples).mean(dim=0)
+    return mean, torch.special.entr(mean).sum(dim=-1)
+'''},
+}
+
+
+def _a4_answers(edits: list[tuple[str, str, str]] | dict[str, str]) -> dict[str, str]:
+    """The answer cells of a mutant or variant: the reference solutions with `edits`, or the given sources."""
+    sources = {grade_id: _solution(A4, grade_id) for grade_id in A4_ANSWERS}
+    if isinstance(edits, dict):
+        return sources | {grade_id: source.strip("\n") for grade_id, source in edits.items()}
+    for grade_id, old, new in edits:
+        sources[grade_id] = _edit(sources[grade_id], old, new)
+    return sources
+
+
+@pytest.fixture(scope="module")
+def a4_reference():
+    """Assignment 4 run once with its reference solution: the namespace after the trained network."""
+    with _torch_threads(1):
+        failed, errors, namespace = run_cells(SOURCES[A4])
+    assert failed == {} and errors == {}, "the reference solution passes every test, and the notebook runs"
+    return namespace
+
+
+def _a4_grade(nb, answers: dict[str, str], namespace: dict) -> tuple[dict[str, str], dict[str, str]]:
+    """Run the answer and test cells of `nb` with `answers`, after the given code (from the reference run)."""
+    failed, errors, _ = run_cells(nb, answers, namespace=dict(namespace), only=A4_GRADED)
+    return failed, errors
+
+
+def test_a4_reference_without_markers_passes(a4_reference, one_torch_thread):
+    failed, errors = _a4_grade(SOURCES[A4], _a4_answers([]), a4_reference)
+    assert failed == {} and errors == {}
+
+
+@pytest.mark.parametrize("mutant", list(A4_MUTANTS))
+def test_a4_autograder_catches(a4_reference, one_torch_thread, mutant):
+    failed, errors = _a4_grade(SOURCES[A4], _a4_answers(A4_MUTANTS[mutant]), a4_reference)
+    assert errors == {}, "a mutant must still run; only the tests may fail"
+    assert failed, f"no test caught the mistake {mutant!r}"
+
+
+@pytest.mark.parametrize("mutant", A4_HIDDEN_ONLY)
+def test_a4_hidden_tests_catch_what_the_visible_ones_miss(released, a4_reference, one_torch_thread, mutant):
+    """These mistakes pass the student version's tests; test_a4_autograder_catches shows that the full ones fail."""
+    failed, errors = _a4_grade(_released_nb(released, A4), _a4_answers(A4_MUTANTS[mutant]), a4_reference)
+    assert failed == {} and errors == {}, "the visible tests pass"
+
+
+@pytest.mark.parametrize("variant", list(A4_VARIANTS))
+def test_a4_correct_variants_get_full_marks(a4_reference, one_torch_thread, variant):
+    failed, errors = _a4_grade(SOURCES[A4], _a4_answers(A4_VARIANTS[variant]), a4_reference)
+    assert failed == {} and errors == {}, variant
+
+
+def test_a4_uses_no_book_mc_dropout_code():
+    """The student version imports nothing from the book's chapter modules, and no test names their functions."""
+    text = "\n".join(cell.source for cell in SOURCES[A4].cells)
+    assert "utils.chapters" in _cell(SOURCES[A4], "test-mc-mode-dropout").source, "the visible check is there"
+    for line in text.splitlines():
+        assert not (("import" in line) and "utils.chapters" in line), line
+    for name in ("dropout_layers", "dropout_rate", "predictive_entropy", "predictive_mean", "mutual_information"):
+        assert name not in text, name
+
+
+def test_a4_model_answer_claims_hold(a4_reference, one_torch_thread):
+    """What the model answer of Task 3 states about this network, checked on the trained network."""
+    import torch
+
+    ns = a4_reference
+    model, x = ns["trained_model"](), ns["x_val"]
+    # 1. model.train(): batch statistics, a prediction that depends on its batch, running statistics overwritten.
+    model.train()
+    assert model.norm.momentum == 0.1
+    before = model.norm.running_mean.clone()
+    with torch.no_grad():
+        states = torch.randn(8, model.norm.num_features)
+        alone, together = model.norm(states[:4])[0], model.norm(torch.cat([states[:1], 5 + states[4:]]))[0]
+        assert not torch.allclose(alone, together), "in train mode a row's output depends on its batch"
+        with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+            model.norm(states[:1])
+        model(x)
+    assert not torch.allclose(model.norm.running_mean, before), "training-mode passes overwrite the statistics"
+    # 2. The encoder layer's fast path skips its dropout whatever its dropout layers' flags; its own flag stops it.
+    model = ns["trained_model"]()
+    tokens = model.embed(x.reshape(len(x), -1, model.patch)).detach()
+    for name in ("dropout", "dropout1", "dropout2", "self_attn"):
+        model.encoder.get_submodule(name).train()
+    with torch.no_grad():
+        assert torch.equal(model.encoder(tokens), model.encoder(tokens)), "fast path: deterministic"
+        model.encoder.training = True
+        assert not torch.equal(model.encoder(tokens), model.encoder(tokens)), "its own flag: dropout runs"
+    # The LSTM and the attention drop only with their own flags on.
+    model = ns["trained_model"]()
+    with torch.no_grad():
+        assert torch.equal(model.lstm(tokens)[0], model.lstm(tokens)[0])
+        model.lstm.train()
+        assert not torch.equal(model.lstm(tokens)[0], model.lstm(tokens)[0])
+        weights = model.encoder.self_attn(tokens, tokens, tokens, average_attn_weights=False)[1]
+        assert not (weights == 0).any(), "in eval mode no attention weight is dropped"
 
 
 # --- nbgrader's real autograde path, end to end ---------------------------------------------------------------------

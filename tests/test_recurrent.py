@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from utils.chapters.recurrent import (
+    interval_words,
     keras_mask_probe,
     memory_survival,
     plot_fit_gap,
@@ -26,6 +27,7 @@ from utils.chapters.recurrent_sweeps import (
     scheme_run,
     train_sequence_classifier,
 )
+from utils.stats import paired_difference
 
 
 def test_step_masks_are_fresh_and_sequence_masks_are_shared():
@@ -228,3 +230,42 @@ def test_overfit_run_trains_on_the_subset_and_returns_the_sweeps_metrics():
 def test_overfit_run_rejects_bad_settings(change):
     with pytest.raises((TypeError, ValueError)):
         overfit_run({**OVERFIT_TINY, **change}, 0)
+
+
+def test_interval_words_writes_no_negative_zero():
+    text = interval_words(paired_difference(np.array([0.0, 0.002, 0.004, 0.001, 0.003]), np.zeros(5)))
+    assert text.startswith("0.0 to +")
+    assert "-0.0" not in text and "+0.0" not in text
+    far = interval_words(paired_difference(np.array([-0.05, -0.04, -0.06, -0.05, -0.045]), np.zeros(5)))
+    assert far.startswith("-")
+    with pytest.raises(TypeError):
+        interval_words("not a difference")
+
+
+def test_rnn_masks_only_the_recurrent_state_and_trains():
+    from utils.chapters.recurrent_rnn import RecurrentMaskRNN, rnn_run, train_rnn
+
+    x = torch.rand(3, 12)
+    for mode in ("step", "sequence"):
+        model = RecurrentMaskRNN(4, 3, 5, 2, mode=mode, drop_rate=0.5).train()
+        assert not torch.equal(model(x), model(x))  # masks are drawn in training mode
+        model.eval()
+        assert torch.equal(model(x), model(x))
+    with pytest.raises(ValueError, match="mode"):
+        RecurrentMaskRNN(4, 3, 5, 2, mode="gal", drop_rate=0.5)
+    with pytest.raises(ValueError, match="drop_rate"):
+        RecurrentMaskRNN(4, 3, 5, 2, mode="none", drop_rate=0.5)
+    with pytest.raises(ValueError, match="rows"):
+        RecurrentMaskRNN(4, 3, 5, 2)(torch.rand(3, 11))
+    rng = np.random.default_rng(0)
+    data = (rng.random((20, 12)).astype(np.float32), rng.integers(0, 2, 20))
+    first = train_rnn(data, steps=4, mode="step", drop_rate=0.25, seed=1, hidden=5, epochs=1, batch_size=10)
+    second = train_rnn(data, steps=4, mode="step", drop_rate=0.25, seed=1, hidden=5, epochs=1, batch_size=10)
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters(), strict=True))
+    with pytest.raises(ValueError, match="equal steps"):
+        train_rnn(data, steps=5, mode="none", drop_rate=0.0, seed=1)
+    settings = {"mode": "none", "drop_rate": 0.25, "dataset": "digits", "n_train": 50, "subset_seed": 0,
+                "hidden": 4, "epochs": 1, "batch_size": 25, "lr": 1e-2}
+    result = rnn_run(settings, 0)
+    assert set(result) == {"train_error", "val_error", "test_error"}
+    assert all(0 <= value <= 1 for value in result.values())

@@ -214,14 +214,25 @@ SWEEPS |= {
         ),
         Sweep(  # the same LSTM and schemes where the plain network overfits: 1,000 digits, many epochs
             name="recurrent_overfit",
-            title="Recurrent: no dropout, Zaremba et al.'s and variational dropout in a 64-unit LSTM on 1,000 MNIST "
-                  "5k digits read row by row, 50 epochs, p = 0.25",
+            title="Recurrent: four dropout schemes in a 64-unit LSTM on 1,000 MNIST 5k digits read row by row, "
+                  "50 epochs, p = 0.25",
             run="utils.chapters.recurrent_overfit:overfit_run",
-            grid=tuple({"scheme": scheme} for scheme in ("none", "zaremba", "variational")),
-            seeds=tuple(range(5)),
+            grid=tuple({"scheme": scheme} for scheme in ("none", "zaremba", "variational", "naive")),
+            seeds=tuple(range(8)),
             metrics=("train_error", "val_error", "test_error"),
             parameters={"dataset": "mnist5k", "n_train": 1000, "subset_seed": 0, "drop_rate": 0.25, "hidden": 64,
                         "epochs": 50, "batch_size": 50, "lr": 3e-3},
+        ),
+        Sweep(
+            name="recurrent_rnn",
+            title="Recurrent: a 64-unit tanh RNN on 1,000 MNIST 5k digits read row by row, 40 epochs, recurrent "
+                  "mask none, per step or per sequence, p = 0.25",
+            run="utils.chapters.recurrent_rnn:rnn_run",
+            grid=tuple({"mode": mode} for mode in ("none", "step", "sequence")),
+            seeds=tuple(range(8)),
+            metrics=("train_error", "val_error", "test_error"),
+            parameters={"dataset": "mnist5k", "n_train": 1000, "subset_seed": 0, "drop_rate": 0.25, "hidden": 64,
+                        "epochs": 40, "batch_size": 50, "lr": 3e-3},
         ),
         Sweep(
             name="convolutional_cnn",

@@ -11,6 +11,7 @@ Rates are drop rates p; kept units are divided by q = 1 - p in training (inverte
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Mapping
 
@@ -23,10 +24,19 @@ from torch import nn
 from utils.chapters.recurrent_sweeps import LABELS, MODES, SCHEMES
 from utils.checks import check_count, check_rate, check_seed
 from utils.plotting import PALETTE
+from utils.stats import PairedDifference, interval_text
 
 # The sweep's scheme labels and the fifth arm's (utils.chapters.recurrent_arms), kept here so that relabelling
 # leaves the stored tables valid.
 ARM_LABELS: dict[str, str] = {**LABELS, "recurrent_sequence": "Zaremba + recurrent per sequence"}
+
+
+def interval_words(result: PairedDifference) -> str:
+    """`utils.stats.interval_text` of a paired difference, with an end that rounds to zero written '0.0', unsigned.
+
+    Chapter: recurrent
+    """
+    return re.sub(r"[-+](0\.0+)(?![0-9])", r"\1", interval_text(result))
 
 
 def memory_survival(steps: int, drop_rate: float, mode: str, *, n_units: int = 10_000, seed: int = 0) -> np.ndarray:

@@ -1,12 +1,13 @@
 # Dropout in Depth: every command a reader, an instructor or CI needs.
-# `make site` and `make test` create the environment in .venv/ first when it is missing or stale.
+# The environment and the targets env, site, lint, browser, test, test-fast and test-site are tools/env.py's
+# (`python -m tools.env <target>` does the same without make): each creates .venv/ first when it is missing or stale.
+# SETUP passes it options, e.g. `make test SETUP=--bootstrap-uv` or `SETUP="--installer pip"`.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
-JB     := $(VENV)/bin/jupyter-book
-RUFF   := $(VENV)/bin/ruff
+SETUP  ?=
+BOOKENV:= $(PYTHON) -m tools.env $(SETUP)
 
 .PHONY: help env site lint test test-fast test-site browser notebooks experiments assignments lab serve clean
 
@@ -22,61 +23,45 @@ help:
 	@echo "make lab        open the chapters in JupyterLab from the book's environment"
 	@echo "make serve      serve _build/html on http://localhost:8000"
 
-env: $(STAMP)
+env:
+	$(BOOKENV)
 
-# The stamp is older than requirements.txt or pyproject.toml -> reinstall (pip skips what is already right).
-$(STAMP): requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "Installing the pinned environment into $(VENV) (about 3 minutes and 3 GB on a fresh machine)..."
-	$(PY) -m pip install -qq --requirement requirements.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable .
-	touch $(STAMP)
+site:
+	$(BOOKENV) site
 
-site: $(STAMP)
-	$(PY) -m tools.build_site
+# ruff, fast and first: pyproject.toml holds the rules; notebook code cells are checked a second time at 88
+# characters a line, the width of a notebook cell and of the site's code blocks.
+lint:
+	$(BOOKENV) lint
 
-# ruff first: it takes a second, and fails fast. pyproject.toml holds the rules; notebook code cells are checked a
-# second time at 88 characters a line, the width of a notebook cell and of the site's code blocks.
-lint: $(STAMP)
-	$(RUFF) check .
-	@echo "ruff: notebook code cells, 88 characters a line"
-	@$(RUFF) check . --select E501 --line-length 88 --config 'include = ["chapters/*.ipynb"]'
+# The tiers are pytest markers that conftest.py sets on every test (pyproject.toml lists them); PYTEST_ARGS in
+# tools/env.py holds each target's pytest arguments. `test` runs lint, then browser, then every test.
+test:
+	$(BOOKENV) test
 
-# The tiers are pytest markers that conftest.py sets on every test (pyproject.toml lists them).
-test: $(STAMP) lint browser
-	$(PY) -m pytest
+test-fast:
+	$(BOOKENV) test-fast
 
-test-fast: $(STAMP) lint
-	$(PY) -m pytest tests -m unit --durations=10
-
-test-site: $(STAMP) browser
-	$(PY) -m pytest tests -m site
+test-site:
+	$(BOOKENV) test-site
 
 # The browser tests drive Debian's Chromium (through Playwright, pinned in requirements.txt, which downloads no
-# browser of its own). Install it with apt-get when it is missing: as root, or through sudo. CHROMIUM=/path/to/it
-# tests with another Chromium or Chrome instead.
+# browser of its own). tools/env.py installs it with apt-get when it is missing: as root, or through sudo.
+# CHROMIUM=/path/to/it tests with another Chromium or Chrome instead.
 browser:
-	@command -v "$${CHROMIUM:-chromium}" >/dev/null 2>&1 || { \
-	  echo "Installing Debian's chromium for the browser tests (apt-get, about a minute)..."; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  command -v apt-get >/dev/null 2>&1 || { echo "error: the browser tests need Chromium, and this machine has no apt-get to install it. Install Chromium, then run this again (with CHROMIUM=/path/to/chromium if it is not on the PATH as chromium)." >&2; exit 1; }; \
-	  { $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { \
-	    echo "error: could not install chromium with apt-get (it needs root or sudo, and Debian's package lists). Run 'apt-get install chromium' as root, then run this again." >&2; exit 1; }; \
-	  command -v chromium >/dev/null 2>&1 || { echo "error: apt-get ran but there is still no chromium on the PATH." >&2; exit 1; }; \
-	}
+	$(BOOKENV) browser
 
-notebooks: $(STAMP)
+notebooks: env
 	$(PY) -m tools.execute_notebooks $(NB)
 
 # The experiment store: every sweep of utils/sweeps.py, one process per core, resumable (run it again after a stop).
-experiments: $(STAMP)
+experiments: env
 	$(PY) -m tools.experiments $(SWEEP)
 
-assignments: $(STAMP)
+assignments: env
 	$(PY) -m tools.release_assignments
 
-lab: $(STAMP)
+lab: env
 	$(VENV)/bin/jupyter lab chapters/
 
 serve:

@@ -23,12 +23,14 @@ def blobs():
 
 
 @pytest.fixture(scope="session")
-def site() -> Path:
+def site(request, tmp_path_factory) -> Path:
     """The built site's HTML folder, built once per test session with warnings as errors.
 
     Built only when a selected test asks for it (not autouse), and a test that asks for it is in the `site` tier
-    (conftest.py), so `make test-fast` (-m unit) never builds the site."""
-    result = build_once()
+    (conftest.py), so `make test-fast` (-m unit) never builds the site. In a run spread over several workers
+    (pytest-xdist), they share one build through the run's temporary folder, the parent of each worker's own."""
+    worker = hasattr(request.config, "workerinput")
+    result = build_once(tmp_path_factory.getbasetemp().parent if worker else None)
     assert result.returncode == 0, (
         f"site build failed (warnings are errors):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
     return HTML_DIR

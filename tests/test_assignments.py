@@ -4,6 +4,8 @@ autograder tests that catch real mistakes, nbgrader's own autograde path end to 
 The autograder checks run in-process: the notebook's cells are executed in order in one namespace, with chosen
 answer cells replaced by a wrong implementation, and a test cell counts as failed when it raises. That is what
 nbgrader does too (it runs every cell, and a test cell that raises scores 0), and it takes seconds, not minutes.
+Wrong implementations must lose points; correct ones written differently from the reference (whole answer cells, in
+tests/assignment_variants/) must keep full marks. nbgrader's real autograde runs on a few submissions only (`slow`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.assignment_variants import a1 as a1_variants
+from tests.assignment_variants import a2 as a2_variants
+from tests.assignment_variants import a3 as a3_variants
 from tools import release_assignments as ra
 from tools.build_site import SOLUTION_CELL_TAG, build, solutions_mode
 from tools.toc import ROOT
@@ -261,6 +266,23 @@ A1_MUTANTS = {
     "output dtype changed": [("forward", "mask.astype(x.dtype) / x.dtype.type(1.0 - rate)",
                               "mask.astype(float) / (1.0 - rate)")],
     "gradient dtype changed": [("backward", "cache.astype(dout.dtype, copy=False)", "cache.astype(float)")],
+    "does nothing: the identity in training too": [("forward", "if not training or rate == 0.0:", "if True:")],
+    "the rate hard-coded to 0.5": [("forward", "if not training or rate == 0.0:",
+                                    "rate = 0.5\n    if not training:")],
+    "a given mask ignored": [("forward", "if mask is None:", "if True:")],
+    "evaluation mode applies a given mask": [("forward", "if not training or rate == 0.0:",
+                                              "if (not training and mask is None) or rate == 0.0:")],
+    "rescaled in evaluation mode too": [("forward", "return x, None  #",
+                                         "return x / x.dtype.type(1.0 - rate), None  #")],
+    "a negative rate accepted": [("forward", "if not 0.0 <= rate < 1.0:", "if not rate < 1.0:")],
+    "one mask shared by every row": [("forward", "rng.random(x.shape)", "rng.random(x.shape[-1:])")],
+    "mask redrawn in backward": [("forward", "return x * scaled_mask, scaled_mask",
+                                  "return x * scaled_mask, (rng, rate)"),
+                                 ("backward", "return dout * cache.astype(dout.dtype, copy=False)",
+                                  "rng, rate = cache\n    keep = rng.random(dout.shape) >= rate\n"
+                                  "    return dout * (keep / (1 - rate)).astype(dout.dtype)")],
+    "backward masks but does not rescale": [("backward", "dout * cache.astype(dout.dtype, copy=False)",
+                                             "dout * (cache != 0)")],
 }
 
 
@@ -284,6 +306,13 @@ def test_a1_autograder_catches(mutant):
     failed, errors, _ = run_cells(SOURCES[A1], _a1_mutant(mutant))
     assert errors == {}, "a mutant must still run; only the tests may fail"
     assert failed, f"no test caught the mistake {mutant!r}"
+
+
+@pytest.mark.parametrize("variant", list(a1_variants.VARIANTS))
+def test_a1_correct_variants_get_full_marks(variant):
+    answers = {grade_id: source.strip("\n") for grade_id, source in a1_variants.VARIANTS[variant].items()}
+    failed, errors, _ = run_cells(SOURCES[A1], answers)
+    assert failed == {} and errors == {}, variant
 
 
 def test_a1_hidden_tests_catch_what_the_visible_ones_miss(released):
@@ -339,6 +368,78 @@ def test_a2_autograder_catches_each_bug_alone(bug, one_torch_thread):
     assert catcher in failed, f"{catcher} must catch the bug {bug!r} (failed: {sorted(failed)})"
 
 
+# Wrong fixes: the reference fix with edits (old text, new text), each a way to silence a bug that breaks dropout
+# instead. Each must lose points; all are caught without training, so they run every cell but the two that train.
+_A2_HIDDEN = "F.dropout(h, self.hidden_p, training=self.training)"
+A2_WRONG_FIXES = {
+    "the hidden dropout switched off for good": [(_A2_HIDDEN, "F.dropout(h, self.hidden_p, training=False)")],
+    "the hidden dropout removed": [(f"        h = {_A2_HIDDEN}  # FIX 2: F.dropout's training defaults to True\n", "")],
+    "the input dropout removed from the MLP": [("self.hidden(self.input_dropout(x))", "self.hidden(x)")],
+    "InputDropout does nothing": [("        if not self.training:\n            return x\n        keep",
+                                   "        return x\n        keep")],
+    "InputDropout on in eval mode": [("        if not self.training:\n            return x\n", "")],
+    "the hidden rate hard-coded to 0.5": [(_A2_HIDDEN, "F.dropout(h, 0.5, training=self.training)")],
+    "the configured input rate ignored": [("InputDropout(input_p)", "InputDropout(0.2)")],
+    "the two rates swapped": [("InputDropout(input_p)", "InputDropout(hidden_p)"),
+                              ("self.hidden_p = hidden_p", "self.hidden_p = input_p")],
+    "the hidden dropout given the keep probability": [(_A2_HIDDEN, "F.dropout(h, 1 - self.hidden_p, "
+                                                                   "training=self.training)")],
+    "dropout off by default (rates 0)": [("input_p=0.2, hidden_p=0.5", "input_p=0.0, hidden_p=0.0")],
+    "the hidden units not rescaled in training": [
+        (_A2_HIDDEN, f"{_A2_HIDDEN} * (1 - self.hidden_p if self.training else 1)")],
+    "InputDropout scaled by 1/(1-p) in eval mode too": [
+        ("        if not self.training:\n            return x\n", "        if not self.training:\n"
+                                                                 "            return x / (1 - self.p)\n")],
+    "InputDropout without the 1/(1-p)": [("x * keep / (1 - self.p)", "x * keep")],
+    "InputDropout draws the same mask on every call": [
+        ("keep = torch.rand_like(x) >= self.p",
+         "keep = torch.rand(x.shape, generator=torch.Generator().manual_seed(0)) >= self.p")],
+}
+A2_UNTRAINED = {_meta(cell)["grade_id"] for cell in SOURCES[A2].cells} - {"fit", "test-fit"}
+
+
+def _a2_wrong_fix(name: str) -> str:
+    source = _a2_fixed()
+    for old, new in A2_WRONG_FIXES[name]:
+        source = _edit(source, old, new)
+    return source
+
+
+def _points_lost(nb, failed: dict[str, str]) -> int:
+    """The points of the test cells in `failed`."""
+    return sum(_meta(_cell(nb, grade_id))["points"] for grade_id in failed)
+
+
+@pytest.mark.parametrize("mistake", list(A2_WRONG_FIXES))
+def test_a2_autograder_catches_wrong_fixes(mistake, one_torch_thread):
+    failed, errors, _ = run_cells(SOURCES[A2], {"fix-the-bugs": _a2_wrong_fix(mistake)}, only=A2_UNTRAINED)
+    assert errors == {}, "a wrong fix must still run; only the tests may fail"
+    assert _points_lost(SOURCES[A2], failed) > 0, f"no test caught the wrong fix {mistake!r}"
+
+
+# Wrong fixes that pass every visible test: only the hidden tests catch them.
+A2_HIDDEN_ONLY = ["the hidden dropout switched off for good", "the hidden dropout removed",
+                  "the input dropout removed from the MLP", "the hidden rate hard-coded to 0.5",
+                  "the configured input rate ignored", "the two rates swapped",
+                  "the hidden dropout given the keep probability", "the hidden units not rescaled in training",
+                  "InputDropout draws the same mask on every call"]
+
+
+@pytest.mark.parametrize("mistake", A2_HIDDEN_ONLY)
+def test_a2_hidden_tests_catch_what_the_visible_ones_miss(released, one_torch_thread, mistake):
+    """These wrong fixes pass the student version's tests; test_a2_autograder_catches_wrong_fixes shows that the
+    full ones fail."""
+    failed, errors, _ = run_cells(_released_nb(released, A2), {"fix-the-bugs": _a2_wrong_fix(mistake)},
+                                  only=A2_UNTRAINED)
+    assert failed == {} and errors == {}, "the visible tests pass"
+
+
+@pytest.mark.parametrize("variant", list(a2_variants.VARIANTS))
+def test_a2_correct_variants_get_full_marks(variant, one_torch_thread):
+    failed, errors, _ = run_cells(SOURCES[A2], {"fix-the-bugs": a2_variants.VARIANTS[variant].strip("\n")})
+    assert failed == {} and errors == {}, variant
+
+
 # --- assignment 3: the Keras experiment -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -355,7 +456,16 @@ def _a3_variants(ns: dict) -> dict[str, dict]:
     test_scores = {rate: scores(models[rate], ns["x_test"], ns["y_test"]) for rate in rates}
     train_scores = {rate: scores(models[rate], ns["x_train"], ns["y_train"]) for rate in rates}
     other = next(rate for rate in rates if rate != ns["best_rate"])
+
+    def dropout_on(model, x, y):
+        """scores() with the network in training mode: a score of random sub-networks, not of the network."""
+        logits = model(x, training=True)
+        loss = ns["keras"].losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        return float(ns["np"].mean(loss)), float(ns["np"].mean(ns["np"].argmax(logits, axis=1) == y))
+
     return {
+        "validation scored with dropout on": {"val_scores": {rate: dropout_on(models[rate], ns["x_val"], ns["y_val"])
+                                                             for rate in rates}},
         "compared on the test split": {"val_scores": test_scores},
         "compared on the training split": {"val_scores": train_scores},
         "the worst rate chosen": {"best_rate": max(rates, key=lambda rate: ns["val_scores"][rate][0])},
@@ -365,7 +475,8 @@ def _a3_variants(ns: dict) -> dict[str, dict]:
     }
 
 
-A3_EXPERIMENT_MISTAKES = ["compared on the test split", "compared on the training split", "the worst rate chosen",
+A3_EXPERIMENT_MISTAKES = ["validation scored with dropout on",
+                          "compared on the test split", "compared on the training split", "the worst rate chosen",
                           "a rate left out", "one network for every rate", "the test score of another network"]
 A3_MODEL_MISTAKES = {  # edits (old text, new text) of the reference build_model
     "the rate ignored": [("keras.layers.Dropout(rate)", "keras.layers.Dropout(0.5)")],
@@ -374,6 +485,11 @@ A3_MODEL_MISTAKES = {  # edits (old text, new text) of the reference build_model
                                       ("keras.Input(shape=(784,)),\n",
                                        "keras.Input(shape=(784,)),\n        keras.layers.Dropout(rate),\n")],
     "softmax output, from_logits loss": [("keras.layers.Dense(10)", 'keras.layers.Dense(10, activation="softmax")')],
+    "a Dropout layer that does nothing (rate 0)": [("keras.layers.Dropout(rate)", "keras.layers.Dropout(0.0)")],
+    "the keep probability as the rate": [("keras.layers.Dropout(rate)", "keras.layers.Dropout(1 - rate)")],
+    "dropout on the logits instead": [("        keras.layers.Dropout(rate),\n", ""),
+                                      ("keras.layers.Dense(10),\n",
+                                       "keras.layers.Dense(10),\n        keras.layers.Dropout(rate),\n")],
 }
 
 
@@ -396,6 +512,27 @@ def test_a3_autograder_catches_model_mistakes(a3_reference, mistake):
     failed, errors, _ = run_cells(SOURCES[A3], {"build-model": source}, namespace=dict(a3_reference),
                                   only={"build-model", "test-build-model"})
     assert errors == {} and "test-build-model" in failed, mistake
+
+
+@pytest.mark.parametrize("variant", list(a3_variants.BUILD_MODEL_VARIANTS))
+def test_a3_correct_models_get_full_marks(a3_reference, variant):
+    source = a3_variants.BUILD_MODEL_VARIANTS[variant].strip("\n")
+    failed, errors, _ = run_cells(SOURCES[A3], {"build-model": source}, namespace=dict(a3_reference),
+                                  only={"build-model", "test-build-model"})
+    assert failed == {} and errors == {}, variant
+
+
+@pytest.mark.parametrize("variant", list(a3_variants.EXPERIMENT_VARIANTS))
+def test_a3_correct_experiments_get_full_marks(a3_reference, variant):
+    """Each variant trains through `train`, which hands back the reference's networks: no training here."""
+    trained = a3_reference["models"]
+    namespace = dict(a3_reference) | {"train": lambda rate, seed=0: trained[rate]}
+    for name in ("models", "val_scores", "best_rate", "test_loss", "test_accuracy"):
+        del namespace[name]
+    source = a3_variants.EXPERIMENT_VARIANTS[variant].strip("\n")
+    failed, errors, _ = run_cells(SOURCES[A3], {"experiment": source}, namespace=namespace,
+                                  only={"experiment", "report", "test-experiment"})
+    assert failed == {} and errors == {}, variant
 
 
 # --- assignment 4: Monte-Carlo dropout in PyTorch -------------------------------------------------------------------
@@ -456,6 +593,18 @@ def mc_mode(model):
         for module, training in saved.items():
             module.training = training
 '''},
+    "mc_mode does nothing": {"mc-mode": '''
+@contextmanager
+def mc_mode(model):
+    yield model
+'''},
+    "the head's dropout removed inside the block": [
+        ("mc-mode", "    try:\n        yield model", "    head, model.dropout = model.dropout, nn.Identity()\n"
+                                                   "    try:\n        yield model"),
+        ("mc-mode", "            module.training = training", "            module.training = training\n"
+                                                             "        model.dropout = head")],
+    "mc_predict without mc_mode: dropout off": [("mc-predict", "with torch.no_grad(), mc_mode(model):",
+                                                 "with torch.no_grad():")],
     "the book's mc_mode imported": {"mc-mode": '''
 from utils.chapters.mc_dropout import mc_mode as book_mc_mode
 
@@ -670,42 +819,60 @@ def _submission(released_nb, answers: dict[str, str]):
     return nb
 
 
-@pytest.mark.filterwarnings("ignore:Object of type:sqlalchemy.exc.SAWarning")  # nbgrader's own session handling
-def test_nbgrader_autograde_grades_submissions_end_to_end(tmp_path):
-    """generate_assignment with a gradebook, three submissions, `nbgrader autograde`: the scores it records."""
+def _autograde(course: Path, name: str, answers: dict[str, dict[str, str] | None]) -> tuple[float, dict, dict]:
+    """generate_assignment with a gradebook, one submission per student (None: the student version untouched),
+    `nbgrader autograde`; return (the test cells' points, each student's points from them, each test cell's points).
+    """
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
 
-    course = tmp_path / "course"
-    shutil.copytree(ra.SOURCE_DIR / A1, course / "source" / A1)
+    shutil.copytree(ra.SOURCE_DIR / name, course / "source" / name)
     config = ra.load_course_config(course)
-    release_dir = ra.generate_assignment(course, A1, database=True, config=config)
-    handed_out = nbformat.read(release_dir / f"{A1}.ipynb", as_version=4)
-    reference = {"forward": _solution(A1, "forward"), "backward": _solution(A1, "backward")}
-    submissions = {
-        "alice": _submission(handed_out, reference),  # the reference solution
-        "bob": handed_out,  # handed in untouched
-        "carol": _submission(handed_out, _a1_mutant("NumPy's global generator, not rng")),  # hidden tests catch it
-    }
-    for student, nb in submissions.items():
-        folder = course / "submitted" / student / A1
+    release_dir = ra.generate_assignment(course, name, database=True, config=config)
+    handed_out = nbformat.read(release_dir / f"{name}.ipynb", as_version=4)
+    for student, submitted in answers.items():
+        folder = course / "submitted" / student / name
         folder.mkdir(parents=True)
-        nbformat.write(nb, folder / f"{A1}.ipynb")
+        nbformat.write(handed_out if submitted is None else _submission(handed_out, submitted),
+                       folder / f"{name}.ipynb")
 
     coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id = A1
+    coursedir.assignment_id = name
     Autograde(coursedir=coursedir, config=config).start()
 
     with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
-        total = gradebook.find_assignment(A1).max_score
-        scores = {student: gradebook.find_submission(A1, student).score for student in submissions}
-        hidden = sum(cell.max_score for cell in gradebook.find_notebook(A1, A1).grade_cells
-                     if cell.name == "test-forward-random")
+        total = gradebook.find_assignment(name).max_code_score
+        scores = {student: gradebook.find_submission(name, student).code_score for student in answers}
+        cells = {cell.name: cell.max_score for cell in gradebook.find_notebook(name, name).grade_cells}
+    return total, scores, cells
+
+
+@pytest.mark.filterwarnings("ignore:Object of type:sqlalchemy.exc.SAWarning")  # nbgrader's own session handling
+def test_nbgrader_autograde_grades_submissions_end_to_end(tmp_path):
+    """generate_assignment with a gradebook, three submissions, `nbgrader autograde`: the scores it records."""
+    reference = {"forward": _solution(A1, "forward"), "backward": _solution(A1, "backward")}
+    total, scores, cells = _autograde(tmp_path / "course", A1, {
+        "alice": reference,  # the reference solution
+        "bob": None,  # handed in untouched
+        "carol": _a1_mutant("NumPy's global generator, not rng"),  # hidden tests catch it
+    })
     assert total == _points(SOURCES[A1])[0] == 12
-    assert scores == {"alice": total, "bob": 0, "carol": total - hidden}
-    graded = nbformat.read(course / "autograded" / "carol" / A1 / f"{A1}.ipynb", as_version=4)
+    assert scores == {"alice": total, "bob": 0, "carol": total - cells["test-forward-random"]}
+    graded = nbformat.read(tmp_path / "course" / "autograded" / "carol" / A1 / f"{A1}.ipynb", as_version=4)
     assert "BEGIN HIDDEN TESTS" in _cell(graded, "test-forward-random").source, "autograde restores hidden tests"
+
+
+@pytest.mark.slow  # two submissions, each trained twice in a kernel that imports PyTorch: about a minute
+@pytest.mark.filterwarnings("ignore:Object of type:sqlalchemy.exc.SAWarning")
+def test_nbgrader_autograde_marks_down_a_wrong_fix_of_a2(tmp_path):
+    """The fix with its hidden dropout deleted passes every visible test; nbgrader's autograde marks it down."""
+    total, scores, cells = _autograde(tmp_path / "course", A2, {
+        "alice": {"fix-the-bugs": _a2_fixed()},
+        "dave": {"fix-the-bugs": _a2_wrong_fix("the hidden dropout removed")},
+    })
+    assert total == _points(SOURCES[A2])[0] == 10
+    assert scores == {"alice": total, "dave": total - cells["test-eval-mode"]}
 
 
 # --- the site without solutions -------------------------------------------------------------------------------------

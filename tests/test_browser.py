@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
+from tools import sitecheck
 from tools.build_site import HTML_DIR
 from tools.sitecheck import (
     CHROMIUM_ARGS,
@@ -329,20 +331,9 @@ def test_report_site_size_and_slowest_page(visits, site, request):
              f"slowest page {slowest.entry}: {slowest.seconds:.2f} s to load, typeset and draw its images",
              f"heaviest page {heaviest.entry}: {heaviest.bytes / 2**20:.1f} MiB fetched",
              f"screenshots in {SCREENSHOT_DIR}; details in {REPORT_PATH}"]
-    request.config.pluginmanager.register(_Summary(lines), "browser-report-summary")
+    # conftest.py prints it at the end of the run (a report's user_properties reach it from an xdist worker too)
+    request.node.user_properties.append(("summary", ("site in the browser", lines)))
     assert report["site_bytes"] > 0 and slowest.seconds > 0
-
-
-class _Summary:
-    """A tiny pytest plugin that prints the browser report at the end of the run."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-
-    def pytest_terminal_summary(self, terminalreporter) -> None:
-        terminalreporter.section("site in the browser")
-        for line in self.lines:
-            terminalreporter.write_line(line)
 
 
 # --- the helpers in tools/sitecheck.py, without a browser ---
@@ -385,6 +376,20 @@ def test_screenshot_name_and_site_size(tmp_path):
         screenshot_name("../etc/passwd")
     (tmp_path / "x").write_bytes(b"12345")
     assert site_size(tmp_path) == 5
+
+
+def test_workers_of_one_run_share_one_site_build(tmp_path, monkeypatch):
+    """build_once with a shared folder, as each xdist worker calls it: the first builds, the next reads its result."""
+    builds = []
+    monkeypatch.setattr(sitecheck, "build", lambda: builds.append(1) or subprocess.CompletedProcess(
+        ["jupyter-book"], 1, "log\n", "a warning\n"))
+    monkeypatch.setattr(sitecheck, "HTML_DIR", tmp_path / "html")
+    first = sitecheck.build_once.__wrapped__(tmp_path)  # __wrapped__: past this process's cache, as another worker
+    second = sitecheck.build_once.__wrapped__(tmp_path)
+    assert builds == [1]
+    assert (second.args, second.returncode, second.stdout, second.stderr) == (
+        first.args, first.returncode, first.stdout, first.stderr) == (["jupyter-book"], 1, "log\n", "a warning\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["site_build.json", "site_build.lock"]
 
 
 def test_a_request_for_another_host_is_caught_and_fails(browser, tmp_path):

@@ -1,4 +1,4 @@
-"""Tests for the chapter on choosing the rate: reading sweeps, the schedules, the BN variance-shift helpers."""
+"""Tests for the chapter on choosing the rate: reading sweeps, the schedules, the BN helpers, the runs."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ import torch
 from torch import nn
 
 from utils.chapters.choosing_rate import (
+    bare_interval,
     compare,
     comparison_table,
     dropout_variance_ratio,
     flat_band,
+    gain_grid,
+    interaction,
     mean_choice,
     per_seed_choice,
     select,
 )
+from utils.chapters.choosing_rate_lr import lr_run
 from utils.chapters.choosing_rate_sweeps import (
     make_bn_mlp,
     refit_batch_norm,
@@ -176,3 +180,63 @@ def test_comparison_table_takes_a_scale_for_losses(table):
                              unit="", digits=3)
     assert shown.loc["loss", "mean"] == "+0.030"
     assert shown.loc["loss", "95 % interval"].count("+0.0") == 2
+
+
+@pytest.fixture
+def crossed() -> pd.DataFrame:
+    """Two rates x two learning rates x four seeds: dropout lowers the error by 2 points at lr 0.1 only."""
+    rows = []
+    for seed in range(4):
+        noise = 0.001 * ((seed * 3) % 4)
+        for lr in (0.05, 0.1):
+            for rate in (0.0, 0.2):
+                gain = -0.02 if (lr == 0.1 and rate == 0.2) else 0.0
+                rows.append({"lr": lr, "rate": rate, "seed": seed, "test_error": 0.08 + noise + gain + 0.0005 * seed
+                             * (rate > 0)})
+    return pd.DataFrame(rows)
+
+
+def test_interaction_is_a_paired_difference_of_differences(crossed):
+    d = interaction(crossed, "test_error", key="lr", a=0.1, b=0.05, rate=0.2)
+    assert d.n == 4 and d.resolved and d.mean == pytest.approx(-0.02)
+    flipped = interaction(crossed, "test_error", key="lr", a=0.05, b=0.1, rate=0.2)
+    assert flipped.mean == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="two seeds"):
+        interaction(crossed[crossed.seed < 1], "test_error", key="lr", a=0.1, b=0.05, rate=0.2)
+    with pytest.raises(ValueError, match="rate"):
+        interaction(crossed, "test_error", key="lr", a=0.1, b=0.05, rate=1.2)
+
+
+def test_gain_grid_has_a_row_per_setting_and_marks_resolved_cells(crossed):
+    grid = gain_grid(crossed, "test_error", key="lr")
+    assert list(grid.index) == [0.05, 0.1] and list(grid.columns) == ["p = 0.2"]
+    assert grid.loc[0.1, "p = 0.2"].startswith("-1.9 [") and grid.loc[0.1, "p = 0.2"].endswith(" *")
+    assert not grid.loc[0.05, "p = 0.2"].endswith("*")
+    with pytest.raises(ValueError, match="no drop rate other"):
+        gain_grid(crossed[crossed.rate == 0.0], "test_error", key="lr")
+
+
+TINY_LR_RUN = {"dataset": "mnist5k", "layers": 1, "width": 8, "epochs": 1, "momentum": 0.9, "batch_size": 500,
+               "rate": 0.2, "lr": 0.05}
+
+
+def test_lr_run_returns_three_errors_and_repeats_with_a_seed():
+    first = lr_run(TINY_LR_RUN, seed=3)
+    assert set(first) == {"train_error", "val_error", "test_error"}
+    assert all(0.0 <= v <= 1.0 for v in first.values())
+    assert lr_run(TINY_LR_RUN, seed=3) == first
+    assert lr_run({**TINY_LR_RUN, "lr": 0.2}, seed=3) != first  # the learning rate reaches the optimiser
+
+
+def test_lr_run_refuses_a_keep_probability_passed_as_a_rate():
+    with pytest.raises(ValueError, match="rate"):
+        lr_run({**TINY_LR_RUN, "rate": 1.0}, seed=0)
+
+
+def test_bare_interval_drops_the_convention_and_refuses_other_types(table):
+    d = compare(table, "test_error", {"rate": 0.5}, {"rate": 0.0})
+    text = bare_interval(d)
+    assert text == d.describe(digits=2).rsplit(" (", 1)[0] and "seeds" not in text
+    assert bare_interval(d, scale=1.0, unit="", digits=3).count(" to ") == 1
+    with pytest.raises(TypeError, match="PairedDifference"):
+        bare_interval(0.3)

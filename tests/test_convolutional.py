@@ -14,6 +14,7 @@ from utils.chapters.convolutional import (
     fill_errors,
     keep_probability_map,
     neighbour_correlation,
+    pooling_loss,
 )
 from utils.chapters.convolutional_sweeps import TorchDropBlock2d, dropblock_gamma, dropout_layer, make_conv_net
 from utils.gradcheck import numerical_gradient_array, relative_error
@@ -154,11 +155,23 @@ def test_fill_errors_guess_a_constant_map_exactly():
     maps = np.full((1, 1, 6, 6), 2.0)
     keep = np.ones(maps.shape, dtype=bool)
     keep[0, 0, 2, 3] = False
-    assert fill_errors(maps, keep) == {"neighbours": 0.0, "map mean": 0.0, "guessable": 1.0}
+    assert fill_errors(maps, keep) == {"neighbours": 0.0, "map mean": 0.0, "guessable": 1.0,
+                                       "pooled": 0.0, "pooled map mean": 0.0}
     with pytest.raises(ValueError, match="nothing to guess"):
         fill_errors(maps, np.zeros(maps.shape, dtype=bool))
     with pytest.raises(ValueError, match="boolean array"):
         fill_errors(maps, keep.astype(int))
+
+
+def test_fill_errors_pool_the_unguessable_with_the_map_mean():
+    maps = np.zeros((1, 1, 5, 5))
+    maps[0, 0, 2, 2] = 9.0  # the centre of a dropped 3x3 square has no kept neighbour
+    keep = np.ones(maps.shape, dtype=bool)
+    keep[0, 0, 1:4, 1:4] = False
+    errors = fill_errors(maps, keep)
+    assert errors["guessable"] == 8 / 9
+    assert errors["neighbours"] == errors["map mean"] == 0.0  # the ring is zeros, as is what is kept
+    assert np.isclose(errors["pooled"], 3.0) and np.isclose(errors["pooled map mean"], 3.0)  # sqrt(81 / 9)
 
 
 def test_channel_fill_errors_recover_a_copied_channel_and_refuse_bad_input():
@@ -239,3 +252,19 @@ def test_the_chapter_listings_leave_out_the_chapter_line_and_fit_the_page():
         assert shown[0].lstrip().startswith(("def ", "class ")), (name, shown[0])
         assert not any("Chapter:" in line for line in shown), name
         assert max(len(line) for line in shown) <= 88, name
+
+
+def test_pooling_loss_counts_what_the_max_pool_passes_on():
+    maps = np.zeros((1, 1, 2, 4))
+    maps[0, 0] = [[4.0, 1.0, 2.0, 2.0], [3.0, 0.0, 2.0, 2.0]]  # two windows, maxima 4 and 2
+    keep = np.ones(maps.shape, dtype=bool)
+    keep[0, 0, 0, 0] = False  # the first window's max goes; its 3 stands in
+    assert pooling_loss(maps, keep) == {"before": 4 / 16, "after": 1 / 6}
+    keep[0, 0, :, 2:] = False  # the whole second window goes
+    assert pooling_loss(maps, keep)["after"] == 3 / 6
+    with pytest.raises(ValueError, match="even number"):
+        pooling_loss(np.ones((1, 1, 3, 4)), np.ones((1, 1, 3, 4), dtype=bool))
+    with pytest.raises(ValueError, match="non-negative"):
+        pooling_loss(-maps, keep)
+    with pytest.raises(ValueError, match="boolean array"):
+        pooling_loss(maps, keep.astype(int))

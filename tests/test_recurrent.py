@@ -8,17 +8,20 @@ import torch
 from torch import nn
 
 from utils.chapters.recurrent import (
-    interval_words,
+    error_verdict,
+    evaluation_table,
+    interval_ends,
     keras_mask_probe,
     memory_survival,
     plot_fit_gap,
-    plot_paired,
     plot_schemes,
     plot_survival,
+    power_text,
+    results_table,
     torch_between_layers,
 )
 from utils.chapters.recurrent_arms import ARM_SCHEMES, ArmLSTM, arm_run, check_arm_scheme, train_arm
-from utils.chapters.recurrent_overfit import overfit_run
+from utils.chapters.recurrent_overfit import mc_error, overfit_run
 from utils.chapters.recurrent_sweeps import (
     SCHEMES,
     MaskedLSTM,
@@ -155,11 +158,7 @@ def test_the_figures_draw_and_check_their_inputs():
 
     plt.close(plot_schemes())
     steps = np.arange(1, 4)
-    plt.close(plot_survival(steps, {"step": 0.5 ** steps, "sequence": np.full(3, 0.5)}, 0.5))
-    plt.close(plot_paired({"none": np.array([0.1, 0.2]), "naive": np.array([0.2, 0.3])},
-                          {"none": "a", "naive": "b"}))
-    with pytest.raises(ValueError):
-        plot_paired({"none": np.array([0.1]), "naive": np.array([0.2, 0.3])}, {})
+    plt.close(plot_survival(steps, {"step": 0.5 ** steps, "sequence": np.full(3, 0.5)}, 0.5, marked=2))
     with pytest.raises(ValueError):
         plot_survival(steps, {"time": steps}, 0.5)
     two = {"none": np.array([0.0, 0.01]), "naive": np.array([0.02, 0.03])}
@@ -220,7 +219,7 @@ OVERFIT_TINY = {"scheme": "variational", "drop_rate": 0.25, "dataset": "mnist5k"
 
 def test_overfit_run_trains_on_the_subset_and_returns_the_sweeps_metrics():
     result = overfit_run(OVERFIT_TINY, 0)
-    assert set(result) == {"train_error", "val_error", "test_error"}
+    assert set(result) == {"train_error", "val_error", "test_error", "test_error_mc"}
     assert all(0.0 <= v <= 1.0 for v in result.values())
     assert result["train_error"] * 30 == pytest.approx(round(result["train_error"] * 30))  # 30 digits
     assert overfit_run(OVERFIT_TINY, 0) == result  # same seed, same run
@@ -232,14 +231,77 @@ def test_overfit_run_rejects_bad_settings(change):
         overfit_run({**OVERFIT_TINY, **change}, 0)
 
 
-def test_interval_words_writes_no_negative_zero():
-    text = interval_words(paired_difference(np.array([0.0, 0.002, 0.004, 0.001, 0.003]), np.zeros(5)))
-    assert text.startswith("0.0 to +")
-    assert "-0.0" not in text and "+0.0" not in text
-    far = interval_words(paired_difference(np.array([-0.05, -0.04, -0.06, -0.05, -0.045]), np.zeros(5)))
-    assert far.startswith("-")
+def test_interval_ends_writes_no_signed_zero_and_a_real_minus():
+    text = interval_ends(paired_difference(np.array([0.0, 0.002, 0.004, 0.001, 0.003]), np.zeros(5)))
+    assert text.startswith("0.0 to +") and "-" not in text
+    far = interval_ends(paired_difference(np.array([-0.05, -0.04, -0.06, -0.05, -0.045]), np.zeros(5)), "points")
+    assert far.startswith("\u2212") and far.endswith(" points")
     with pytest.raises(TypeError):
-        interval_words("not a difference")
+        interval_ends("not a difference")
+
+
+def test_power_text_writes_superscript_powers_of_ten():
+    assert power_text(3.2e-13) == "3.2 × 10⁻¹³"
+    assert power_text(4600.0, 0) == "5 × 10³"
+    with pytest.raises(ValueError):
+        power_text(0.0)
+
+
+def test_error_verdict_reads_lower_error_as_better():
+    lower = paired_difference(np.array([0.05, 0.06, 0.04]), np.array([0.10, 0.12, 0.11]))
+    same = paired_difference(np.array([0.10, 0.12, 0.11]), np.array([0.11, 0.11, 0.11]))
+    assert error_verdict(lower) == "resolved better"
+    assert error_verdict(paired_difference(np.array([0.10, 0.12, 0.11]), np.array([0.05, 0.06, 0.04]))) == (
+        "resolved worse")
+    assert error_verdict(same) == "not resolved"
+
+
+def test_results_table_has_a_row_per_arm_and_a_blank_baseline_interval():
+    train = {"none": np.array([0.0, 0.01, 0.0]), "naive": np.array([0.02, 0.03, 0.02])}
+    test = {"none": np.array([0.10, 0.12, 0.11]), "naive": np.array([0.05, 0.06, 0.04])}
+    table = results_table(train, test, {"none": "no dropout", "naive": "naive"})
+    assert list(table.index) == ["no dropout", "naive"]
+    assert table.loc["no dropout", "verdict"] == "" and table.loc["naive", "verdict"] == "resolved better"
+    assert table.loc["naive", "test error, %"] == "5.0"
+    assert table.loc["naive"].iloc[2] == interval_ends(paired_difference(test["naive"], test["none"]))
+    with pytest.raises(KeyError):
+        results_table(train, test, {"none": "no dropout"})
+    with pytest.raises(KeyError):
+        results_table(train, test, {"none": "a", "naive": "b"}, baseline="zaremba")
+    with pytest.raises(ValueError):
+        results_table({"none": train["none"]}, test, {"none": "a", "naive": "b"})
+
+
+def test_mc_error_averages_masked_passes_and_leaves_the_random_state_alone():
+    torch.manual_seed(3)
+    x, y = torch.rand(40, 12), np.arange(40) % 2
+    plain = MaskedLSTM(4, 3, 8, 2).eval()
+    single = float((plain(x).argmax(1).numpy() != y).mean())
+    assert mc_error(plain, x.numpy(), y, passes=3) == single  # no masks: every pass is the same
+    masked = MaskedLSTM(4, 3, 8, 2, scheme="variational", drop_rate=0.5).eval()
+    before = torch.random.get_rng_state()
+    first = mc_error(masked, x.numpy(), y, passes=5, seed=1)
+    assert torch.equal(torch.random.get_rng_state(), before) and not masked.training
+    assert mc_error(masked, x.numpy(), y, passes=5, seed=1) == first  # the seed fixes the masks
+    with pytest.raises(ValueError):
+        mc_error(masked, x.numpy(), y, passes=0)
+
+
+def test_evaluation_table_sets_one_pass_against_the_average_over_masks():
+    test = {"none": np.array([0.10, 0.12, 0.11]), "naive": np.array([0.08, 0.09, 0.085])}
+    test_mc = {"none": test["none"], "naive": np.array([0.05, 0.06, 0.054])}
+    labels = {"none": "no dropout", "naive": "naive"}
+    table = evaluation_table(test, test_mc, labels)
+    assert list(table.index) == ["naive"]  # the baseline has no masks
+    assert table.loc["naive", "verdict on one pass"] == "one pass errs more"
+    assert table.loc["naive"].iloc[0] == interval_ends(paired_difference(test["naive"], test_mc["naive"]))
+    assert table.loc["naive", "verdict over masks"] == "resolved better"
+    wide = results_table(test, test, labels, test_mc=test_mc)
+    assert wide.loc["naive", "test error over masks, %"] == "5.5"
+    with pytest.raises(ValueError):
+        evaluation_table(test, {"none": test["none"]}, labels)
+    with pytest.raises(KeyError):
+        evaluation_table(test, test_mc, labels, baseline="zaremba")
 
 
 def test_rnn_masks_only_the_recurrent_state_and_trains():
@@ -269,3 +331,28 @@ def test_rnn_masks_only_the_recurrent_state_and_trains():
     result = rnn_run(settings, 0)
     assert set(result) == {"train_error", "val_error", "test_error"}
     assert all(0 <= value <= 1 for value in result.values())
+
+
+def test_paired_forest_draws_each_evaluation_and_checks_its_rows():
+    import matplotlib.pyplot as plt
+
+    from utils.chapters.recurrent import plot_paired_forest
+
+    first = paired_difference(np.array([0.08, 0.09, 0.085]), np.array([0.10, 0.12, 0.11]))
+    second = paired_difference(np.array([0.07, 0.08, 0.075]), np.array([0.10, 0.12, 0.11]))
+    fig = plot_paired_forest({"naive": {"one pass": first, "over masks": second},
+                              "Zaremba": {"one pass": second, "over masks": first}})
+    assert len(fig.axes[0].get_yticklabels()) == 2
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        plot_paired_forest({"naive": {"one pass": first}, "Zaremba": {"over masks": first}})
+    with pytest.raises(TypeError):
+        plot_paired_forest({"naive": {"one pass": 0.1}})
+
+
+def test_interval_ends_takes_a_number_of_decimals():
+    diff = paired_difference(np.array([0.10, 0.12, 0.11]), np.array([0.10, 0.121, 0.11]))
+    low, high = interval_ends(diff, digits=2).split(" to ")
+    assert all(len(end.split(".")[1]) == 2 for end in (low, high))
+    with pytest.raises(ValueError):
+        interval_ends(diff, digits=-1)

@@ -42,13 +42,20 @@ def copied_store(tmp_path, monkeypatch):
     return sweep
 
 
-def test_a_tampered_stored_row_fails_the_check_and_names_its_sweep(copied_store):
+@pytest.mark.parametrize("cpu", ["the store's", "another"])
+def test_a_tampered_stored_row_fails_the_check_and_names_its_sweep(copied_store, monkeypatch, cpu):
     sweep = copied_store
     table = pd.read_csv(table_path(sweep))
     row = experiments.sample_row(sweep, table)
-    table.loc[table["seed"] == row["seed"], "scaling_error"] += 0.01  # five test digits more than were measured
+    if cpu == "the store's":  # compared bit for bit: five test digits more than were measured is caught
+        monkeypatch.setattr(experiments, "cpu_model", lambda: experiments.load_provenance(sweep)["cpu"])
+        table.loc[table["seed"] == row["seed"], "scaling_error"] += 0.01
+    else:  # compared with the setting's spread over seeds: a whole setting moved by 20 points is caught
+        monkeypatch.setattr(experiments, "cpu_model", lambda: "another CPU")
+        table.loc[table["net"] == row["net"], "scaling_error"] += 0.2
     table.to_csv(table_path(sweep), index=False)
     check = experiments.verify(sweep)
+    assert check.exact == (cpu == "the store's")
     assert not check.ok and check.sweep == "fig11" and "scaling_error" in check.differences
 
 

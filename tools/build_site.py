@@ -1,8 +1,15 @@
 """Build the static site into _build/html with warnings as errors: `make site`.
 
-`BOOK_SOLUTIONS=hide make site` builds it for course use, without solutions: sphinx-exercise's `hide_solutions`
-drops every {solution} block, and notebook cells tagged `solution` (code that works out an exercise's answer)
-are dropped too. The default, `BOOK_SOLUTIONS=show`, keeps the solutions, collapsed where they are dropdowns.
+`BOOK_SOLUTIONS=hide make site` builds it for course use, without solutions: the extension below (setup()) drops
+every solution, a {solution} block or a gated {solution-start} ... {solution-end} span, and every notebook cell
+tagged `solution` (code that works out an exercise's answer); the pages' sources (_sources/, which hold the
+solutions) and the download button that offers them are left out too. The default, `BOOK_SOLUTIONS=show`, keeps the
+solutions, collapsed where they are dropdowns.
+
+sphinx-exercise's own `hide_solutions` setting is left off: it drops a {solution-start} but leaves the content up
+to its {solution-end}, and the end marker, which no HTML writer knows, stops the build with a NotImplementedError
+(sphinx-exercise 1.2.1). So sphinx-exercise builds every solution, gated ones merged into one node, and the
+extension removes them all afterwards.
 """
 
 from __future__ import annotations
@@ -37,7 +44,11 @@ def hidden_solutions_config(root: Path, folder: Path) -> Path:
     """Write `folder`/_config_hide_solutions.yml, root's _config.yml with solutions hidden; return its path."""
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
     sphinx = config.setdefault("sphinx", {})
-    sphinx.setdefault("config", {})["hide_solutions"] = True  # sphinx-exercise: drop every {solution} block
+    sphinx.setdefault("config", {})["hide_solutions"] = False  # see the module's docstring: setup() drops them
+    # The pages' sources, copied to _sources/ and offered by the download button, hold the solutions: leave both out.
+    sphinx["config"]["html_copy_source"] = False
+    sphinx["config"].setdefault("html_theme_options", {})["use_download_button"] = False
+    sphinx["recursive_update"] = True  # merge these into Jupyter Book's theme options instead of replacing them
     sphinx["extra_extensions"] = [*sphinx.get("extra_extensions", []), "tools.build_site"]  # see setup() below
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "_config_hide_solutions.yml"
@@ -80,21 +91,26 @@ def main() -> int:
 
 
 def setup(app) -> dict:
-    """Sphinx extension, loaded only by builds without solutions: drop the notebook cells tagged `solution`."""
+    """Sphinx extension, loaded only by builds without solutions: drop every solution and cell tagged `solution`."""
     from docutils import nodes
     from sphinx.transforms import SphinxTransform
+    from sphinx_exercise.nodes import solution_node
 
-    class RemoveSolutionCells(SphinxTransform):
-        """Remove every notebook cell (myst-nb marks a cell's tags as `tag_<tag>` classes) tagged `solution`."""
+    class RemoveSolutions(SphinxTransform):
+        """Remove every solution node, and every notebook cell (myst-nb marks a cell's tags as `tag_<tag>` classes)
+        tagged `solution`."""
 
-        default_priority = 500
+        default_priority = 500  # after sphinx-exercise merges each gated solution into one node (priority 10)
 
         def apply(self, **kwargs) -> None:
+            for solution in list(self.document.findall(solution_node)):
+                solution.parent.remove(solution)
             for cell in list(self.document.findall(nodes.container)):
                 if f"tag_{SOLUTION_CELL_TAG}" in cell.get("classes", []):
                     cell.parent.remove(cell)
 
-    app.add_transform(RemoveSolutionCells)
+    app.setup_extension("sphinx_exercise")
+    app.add_transform(RemoveSolutions)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from tools.outputs_cpu import record_cpu
 from tools.toc import ROOT, toc_notebooks
 from utils.environment import apply_defaults
 from utils.progress import QUIET_ENV
@@ -44,6 +45,7 @@ def execute(path: Path) -> float:
     start = time.perf_counter()
     client.execute()
     elapsed = time.perf_counter() - start
+    record_cpu(notebook)  # nbval compares exactly only on this CPU model (tools/outputs_cpu.py)
     fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=path.parent)
     os.close(fd)
     try:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tools.outputs_cpu import cpu_model
 from utils.environment import apply_defaults
 from utils.progress import QUIET_ENV
 from utils.store import (
@@ -53,18 +54,6 @@ PACKAGES: tuple[str, ...] = ("numpy", "scipy", "scikit-learn", "torch", "keras",
                              "mnist1d", "mlxtend", "pandas")
 THREAD_VARIABLES: tuple[str, ...] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                      "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-
-
-def cpu_model() -> str:
-    """The CPU's model name, as the operating system reports it."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def gpu_model() -> str | None:

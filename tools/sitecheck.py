@@ -1,12 +1,13 @@
 """Helpers for testing the built site: build it once, serve it on localhost, find the browser, read pages.
 
 tests/test_site.py checks the built HTML files; tests/test_browser.py loads every page in Chromium. Both get the
-site from `build_once`, so one pytest session builds it once.
+site from `build_once`, so one pytest session builds it once, even when spread over several worker processes.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,8 @@ from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from filelock import FileLock
 
 from tools.build_site import HTML_DIR, build
 from tools.toc import ROOT
@@ -35,14 +38,28 @@ CHROMIUM_ARGS = (
 
 
 @functools.cache
-def build_once() -> subprocess.CompletedProcess[str]:
+def build_once(shared: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Build the site afresh into _build/html the first time it is called in this process; return the result.
 
     The old _build/html is removed first, so that no page of an earlier build (a renamed or removed chapter) is
-    tested or counted in the site's size.
+    tested or counted in the site's size. `shared` is a folder that every process of one test run sees (the worker
+    processes of pytest-xdist): the first to get there builds, under a lock, and leaves the result there for the
+    others, which wait for it instead of building again.
     """
-    shutil.rmtree(HTML_DIR, ignore_errors=True)
-    return build()
+    if shared is None:
+        shutil.rmtree(HTML_DIR, ignore_errors=True)
+        return build()
+    record = Path(shared) / "site_build.json"
+    with FileLock(Path(shared) / "site_build.lock"):
+        if not record.is_file():
+            shutil.rmtree(HTML_DIR, ignore_errors=True)
+            result = build()
+            fields = {"args": result.args, "returncode": result.returncode, "stdout": result.stdout,
+                      "stderr": result.stderr}
+            partial = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+            partial.write_text(json.dumps(fields), encoding="utf-8")
+            os.replace(partial, record)
+        return subprocess.CompletedProcess(**json.loads(record.read_text(encoding="utf-8")))
 
 
 def find_chromium(environ: dict[str, str] | None = None) -> str:

@@ -21,6 +21,7 @@ import hashlib
 import importlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,11 @@ from typing import Any
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "data" / "results"
+# The stored data: data/ in a checkout; in an installed copy of the package (`pip install` without -e, as on Colab),
+# utils/_data/, where pyproject.toml's package data puts it.
+_INSTALLED_DATA = Path(__file__).resolve().parent / "_data"
+DATA_DIR: Path = _INSTALLED_DATA if _INSTALLED_DATA.is_dir() else ROOT / "data"
+RESULTS_DIR = DATA_DIR / "results"
 RESULTS_ENV = "DROPOUT_IN_DEPTH_RESULTS"  # another folder for the tables (the tests' scratch stores)
 
 Setting = Mapping[str, Any]
@@ -192,7 +197,10 @@ def _code_only(source: str) -> str:
                 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
                 and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree, annotate_fields=False)
+        if getattr(node, "type_params", None) == []:  # Python 3.12's new field: dumped as Python 3.11 dumps it
+            del node.type_params
+    # Python 3.13 leaves empty lists out of the dump unless told: the same text on every Python (Colab's too)
+    return ast.dump(tree, annotate_fields=False, **({"show_empty": True} if sys.version_info >= (3, 13) else {}))
 
 
 def code_fingerprint(module: str, *, extra: str = "") -> str:

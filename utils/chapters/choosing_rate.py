@@ -2,7 +2,7 @@
 
 Every function takes a stored sweep's table (one row per setting and seed, as `utils.store.load_results` returns it)
 and compares settings seed by seed with `utils.stats.paired_difference`, the book's one decision rule. The runs
-themselves live in `utils.chapters.choosing_rate_sweeps`. Rates are drop rates.
+themselves live in `utils.chapters.choosing_rate_sweeps` and `utils.chapters.choosing_rate_lr`. Rates are drop rates.
 """
 
 from __future__ import annotations
@@ -108,6 +108,16 @@ def mean_choice(table: pd.DataFrame, rates: Sequence[float], *, choose: str = "v
     return min(rates, key=lambda rate: (means[rate], rate))
 
 
+def bare_interval(result: PairedDifference, *, scale: float = 100.0, unit: str = "points", digits: int = 2) -> str:
+    """The interval alone, e.g. '+0.40 to +1.10 points', for prose that has stated the convention once.
+
+    Chapter: choosing_rate
+    """
+    if not isinstance(result, PairedDifference):
+        raise TypeError(f"result must be a PairedDifference (from paired_difference), got {type(result).__name__}")
+    return result.describe(scale=scale, unit=unit, digits=digits).rsplit(" (", 1)[0]
+
+
 def comparison_table(rows: Mapping[str, PairedDifference], *, scale: float = 100.0, unit: str = "points",
                      digits: int = 2) -> pd.DataFrame:
     """A table of labelled paired differences: mean, interval and verdict, multiplied by `scale` (100: points).
@@ -119,11 +129,60 @@ def comparison_table(rows: Mapping[str, PairedDifference], *, scale: float = 100
     check_count(digits, "digits", minimum=0)
     table = pd.DataFrame({
         "mean": [f"{d.mean * scale:+.{digits}f}" for d in rows.values()],
-        "95 % interval": [d.describe(scale=scale, digits=digits, unit=unit).split(" (")[0] for d in rows.values()],
+        "95 % interval": [bare_interval(d, scale=scale, unit=unit, digits=digits) for d in rows.values()],
         "verdict": [d.verdict() for d in rows.values()],
     }, index=list(rows))
     table.index.name = "a − b"
     return table
+
+
+def interaction(table: pd.DataFrame, metric: str, *, key: str, a: Any, b: Any, rate: float,
+                base: float = 0.0) -> PairedDifference:
+    """The difference of differences (rate - base at key = a) - (rate - base at key = b), paired over seeds.
+
+    It measures how far dropout's effect on `metric` at `rate` (against `base`) changes when `key` goes from `b`
+    to `a`; the seeds are those all four settings share.
+    Chapter: choosing_rate
+    """
+    _check_table(table, [metric, key, "rate"])
+    rate, base = check_rate(rate), check_rate(base)
+
+    def effect(value: Any) -> pd.Series:
+        return (_select(table, metric, {key: value, "rate": rate})
+                - _select(table, metric, {key: value, "rate": base}))
+
+    first, second = effect(a).dropna(), effect(b).dropna()
+    seeds = first.index.intersection(second.index)
+    if len(seeds) < 2:
+        raise ValueError(f"an interaction needs at least two seeds shared by all four settings, got {len(seeds)}")
+    return paired_difference(first[seeds].to_numpy(), second[seeds].to_numpy())
+
+
+def gain_grid(table: pd.DataFrame, metric: str, *, key: str, base: float = 0.0, scale: float = 100.0,
+              digits: int = 1) -> pd.DataFrame:
+    """One row per value of `key`, one column per drop rate: `metric` at that rate minus at `base`, paired.
+
+    Each cell reads 'mean [low, high]' (multiplied by `scale`), with a trailing '*' when the 95 % interval
+    excludes 0.
+    Chapter: choosing_rate
+    """
+    _check_table(table, [metric, key, "rate"])
+    base = check_rate(base)
+    check_count(digits, "digits", minimum=0)
+    rates = [r for r in sorted(table["rate"].unique()) if not np.isclose(r, base)]
+    if not rates:
+        raise ValueError(f"the table holds no drop rate other than the base rate {base:g}")
+
+    def cell(d: PairedDifference) -> str:
+        mark = " *" if d.resolved else ""
+        low, high = d.low * scale + 0.0, d.high * scale + 0.0
+        return f"{d.mean * scale + 0.0:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]{mark}"
+
+    grid = pd.DataFrame({f"p = {r:g}": [cell(compare(table, metric, {key: v, "rate": r}, {key: v, "rate": base}))
+                                        for v in sorted(table[key].unique())] for r in rates},
+                        index=sorted(table[key].unique()))
+    grid.index.name = key
+    return grid
 
 
 def dropout_variance_ratio(x: np.ndarray, rate: float, *, samples: int = 200, seed: int = 0) -> tuple[float, float]:

@@ -29,12 +29,7 @@ def block_mask(seeds: np.ndarray, block_size: int) -> np.ndarray:
     map; this is a max-pool of the padded seeds with a bs x bs window.
     Chapter: convolutional
     """
-    if not isinstance(seeds, np.ndarray) or seeds.dtype != np.bool_ or seeds.ndim < 2:
-        got = (f"{seeds.dtype} array of shape {seeds.shape}"
-               if isinstance(seeds, np.ndarray) else type(seeds).__name__)
-        raise ValueError("seeds must be a boolean array (True = a block starts here) "
-                         f"of at least 2 axes, got {got}")
-    block_size = check_count(block_size, "block_size")
+    block_size = _check_seeds(seeds, block_size)
     *lead, rows, cols = seeds.shape
     shape = (*lead, rows + block_size - 1, cols + block_size - 1)
     dropped = np.zeros(shape, dtype=bool)
@@ -42,6 +37,16 @@ def block_mask(seeds: np.ndarray, block_size: int) -> np.ndarray:
         for dj in range(block_size):
             dropped[..., di:di + rows, dj:dj + cols] |= seeds
     return ~dropped
+
+
+def _check_seeds(seeds: object, block_size: object) -> int:
+    """Raise a clear error unless `seeds` is a boolean array of at least 2 axes; return the checked block size."""
+    if not isinstance(seeds, np.ndarray) or seeds.dtype != np.bool_ or seeds.ndim < 2:
+        got = (f"{seeds.dtype} array of shape {seeds.shape}"
+               if isinstance(seeds, np.ndarray) else type(seeds).__name__)
+        raise ValueError("seeds must be a boolean array (True = a block starts here) "
+                         f"of at least 2 axes, got {got}")
+    return check_count(block_size, "block_size")
 
 
 def _check_maps(x: object, name: str) -> np.ndarray:
@@ -207,7 +212,9 @@ def fill_errors(maps: np.ndarray, keep: np.ndarray, where: np.ndarray | None = N
     For each dropped element (among `where`, if given) with at least one kept element among its 8 neighbours:
     'neighbours', the error of guessing it as the mean of those kept neighbours; 'map mean', the error of guessing
     it as the mean of its map's kept elements (same elements); 'guessable', the share of dropped elements that have
-    a kept neighbour at all (a dropped channel has none, the inside of a dropped block has none).
+    a kept neighbour at all (a dropped channel has none, the inside of a dropped block has none). Over every dropped
+    element: 'pooled', the error of the neighbours' guess where there is one and the map mean where not, and
+    'pooled map mean', the error of the map mean everywhere.
     Chapter: convolutional
     """
     maps = _check_maps(maps, "maps").astype(np.float64)
@@ -230,14 +237,43 @@ def fill_errors(maps: np.ndarray, keep: np.ndarray, where: np.ndarray | None = N
     if not guessable.any():
         raise ValueError("no dropped element has a kept neighbour: nothing to guess")
     map_mean = (maps * kept).sum(axis=(2, 3), keepdims=True) / np.maximum(kept.sum(axis=(2, 3), keepdims=True), 1)
-    guess = total[guessable] / count[guessable]
-    truth = maps[guessable]
-    map_guess = np.broadcast_to(map_mean, maps.shape)[guessable]
+    map_guess = np.broadcast_to(map_mean, maps.shape)
+    guess = np.where(count > 0, total / np.maximum(count, 1), map_guess)
+
+    def rms(chosen: np.ndarray, guesses: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((guesses[chosen] - maps[chosen]) ** 2)))
+
     return {
-        "neighbours": float(np.sqrt(np.mean((guess - truth) ** 2))),
-        "map mean": float(np.sqrt(np.mean((map_guess - truth) ** 2))),
+        "neighbours": rms(guessable, guess),
+        "map mean": rms(guessable, map_guess),
         "guessable": float(guessable.sum() / max(dropped.sum(), 1)),
+        "pooled": rms(dropped, guess),
+        "pooled map mean": rms(dropped, map_guess),
     }
+
+
+def pooling_loss(maps: np.ndarray, keep: np.ndarray) -> dict[str, float]:
+    """The share of the maps' activation a mask removes, before and after a 2x2 max-pool.
+
+    'before': the dropped elements' share of the total activation of `maps` (non-negative, as after a ReLU);
+    'after': the share of the max-pooled maps' total lost when the masked maps are pooled instead, no rescaling in
+    either. Where a window's largest element is dropped, the pool passes on the next largest kept one.
+    Chapter: convolutional
+    """
+    maps = _check_maps(maps, "maps").astype(np.float64)
+    if not isinstance(keep, np.ndarray) or keep.dtype != np.bool_ or keep.shape != maps.shape:
+        raise ValueError(f"keep must be a boolean array of the maps' shape {maps.shape}")
+    n, c, height, width = maps.shape
+    if height % 2 or width % 2 or (maps < 0).any() or maps.sum() == 0:
+        raise ValueError("maps must be non-negative, not all zero, with an even number of rows and columns; got "
+                         f"{height}x{width} maps with minimum {maps.min():.3g}")
+
+    def pool(a: np.ndarray) -> np.ndarray:
+        return a.reshape(n, c, height // 2, 2, width // 2, 2).max(axis=(3, 5))
+
+    pooled = pool(maps)
+    return {"before": float((maps * ~keep).sum() / maps.sum()),
+            "after": float((pooled - pool(maps * keep)).sum() / pooled.sum())}
 
 
 def channel_fill_errors(train_maps: np.ndarray, test_maps: np.ndarray) -> dict[str, np.ndarray]:

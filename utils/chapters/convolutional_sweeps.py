@@ -62,7 +62,7 @@ def _grow_blocks(seeds: torch.Tensor, block_size: int) -> torch.Tensor:
     """1 wherever a seed's bs x bs block (seed at its top-left corner) covers the map.
 
     A max-pool of the seeds, taken one axis at a time (bs shifted copies along the
-    columns, then along the rows): much faster on a CPU than `max_pool2d`, stride 1.
+    columns, then along the rows): 2 bs steps instead of the bs^2 of a direct union.
     """
     *lead, rows, cols = seeds.shape
     wide = seeds.new_zeros((*lead, rows, cols + block_size - 1))

@@ -30,8 +30,9 @@ from utils.chapters.costs import (
 from utils.checks import check_count
 from utils.devices import check_device
 from utils.plotting import PALETTE
+from utils.store import DATA_DIR
 
-H100_COSTS = Path(__file__).resolve().parents[2] / "data" / "gpu_costs_h100.json"  # measured by tools.measure_gpu_costs
+H100_COSTS = DATA_DIR / "gpu_costs_h100.json"  # measured by tools.measure_gpu_costs
 KERNEL_DTYPES = (torch.float32, torch.bfloat16)
 DROP_RATE = 0.5
 WARMUP = 3

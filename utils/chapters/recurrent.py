@@ -4,19 +4,23 @@ The LSTM with explicit masks and its training runs live in `utils.chapters.recur
 code, kept apart so that editing this module leaves the stored table valid).
 - `memory_survival` measures how much of a stored state survives T steps of per-step or per-sequence masks;
 - `torch_between_layers` and `keras_mask_probe` expose what PyTorch's `nn.LSTM(dropout=p)` and Keras's
-  `LSTM(dropout=..., recurrent_dropout=...)` do to their masks.
+  `LSTM(dropout=..., recurrent_dropout=...)` do to their masks;
+- `results_table` sets out one stored run: mean errors per arm, each arm's paired interval against a baseline and
+  its verdict (general enough for any chapter that compares arms over paired seeds), and `evaluation_table` sets
+  the test error of one pass without masks beside the test error averaged over masked passes;
+  `plot_paired_forest` draws paired intervals against a baseline, one marker per evaluation.
 
 Rates are drop rates p; kept units are divided by q = 1 - p in training (inverted dropout), nothing at test time.
 """
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from matplotlib.figure import Figure
 from torch import nn
@@ -24,19 +28,134 @@ from torch import nn
 from utils.chapters.recurrent_sweeps import LABELS, MODES, SCHEMES
 from utils.checks import check_count, check_rate, check_seed
 from utils.plotting import PALETTE
-from utils.stats import PairedDifference, interval_text
+from utils.stats import PairedDifference, paired_difference
 
 # The sweep's scheme labels and the fifth arm's (utils.chapters.recurrent_arms), kept here so that relabelling
 # leaves the stored tables valid.
 ARM_LABELS: dict[str, str] = {**LABELS, "recurrent_sequence": "Zaremba + recurrent per sequence"}
 
+# The plain RNN sweep's recurrent-mask modes (utils.chapters.recurrent_rnn), as the page names them.
+RNN_LABELS: dict[str, str] = {"none": "no mask", "step": "fresh mask at each step", "sequence": "one mask per sequence"}
 
-def interval_words(result: PairedDifference) -> str:
-    """`utils.stats.interval_text` of a paired difference, with an end that rounds to zero written '0.0', unsigned.
+
+MINUS = "\u2212"  # a real minus sign for the page
+
+
+def interval_ends(result: PairedDifference, unit: str = "", *, digits: int = 1) -> str:
+    """The ends of a paired interval in percentage points, e.g. '−2.0 to −0.5' (with `unit`: '… points').
+
+    `digits` decimals (one by default); an end that rounds to zero is written unsigned, the others carry their
+    sign, with a real minus.
+    Chapter: recurrent
+    """
+    if not isinstance(result, PairedDifference):
+        raise TypeError(f"result must be a PairedDifference, got {type(result).__name__}")
+    if not isinstance(unit, str):
+        raise TypeError(f"unit must be a string, got {unit!r}")
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= 4:
+        raise ValueError(f"digits must be an integer from 0 to 4, got {digits!r}")
+    zero = f"{0:.{digits}f}"
+    ends = [f"{100 * end + 0.0:+.{digits}f}" for end in (result.low, result.high)]
+    ends = [zero if end[1:] == zero else end.replace("-", MINUS) for end in ends]
+    return f"{ends[0]} to {ends[1]}" + (f" {unit}" if unit else "")
+
+
+def power_text(value: float, digits: int = 1) -> str:
+    """A positive number in powers of ten for the page, e.g. 3.2e-13 as '3.2 × 10⁻¹³'.
 
     Chapter: recurrent
     """
-    return re.sub(r"[-+](0\.0+)(?![0-9])", r"\1", interval_text(result))
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"value must be a positive finite number, got {value!r}")
+    mantissa, exponent = f"{value:.{check_count(digits, 'digits', minimum=0)}e}".split("e")
+    return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPTS)}"
+
+
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def error_verdict(result: PairedDifference) -> str:
+    """The verdict on a paired difference of error rates: 'resolved better', 'resolved worse' or 'not resolved'.
+
+    Chapter: recurrent
+    """
+    if not isinstance(result, PairedDifference):
+        raise TypeError(f"result must be a PairedDifference, got {type(result).__name__}")
+    if not result.resolved:
+        return "not resolved"
+    return "resolved better" if result.high < 0 else "resolved worse"
+
+
+def results_table(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray], labels: Mapping[str, str], *,
+                  baseline: str = "none", test_mc: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """One row per arm: mean training and test error (%), the test error's 95 % paired interval against `baseline`.
+
+    `train` and `test` map each arm to its error rates, one per seed in the same seed order for every arm. The last
+    two columns, the interval (percentage points, arm minus baseline) and its `error_verdict`, are blank in the
+    baseline's row. With `test_mc` (the test error averaged over masked passes, the same arms and seeds), its mean
+    stands in a column after the test error's.
+    Chapter: recurrent
+    """
+    _check_arms(train, test, labels, baseline, "train and test")
+    if test_mc is not None:
+        _check_arms(test, test_mc, labels, baseline, "test and test_mc")
+    against = f"test {MINUS} {labels[baseline]}, points"
+    rows = {}
+    for arm in test:
+        row = {"training error, %": f"{100 * np.mean(train[arm]):.1f}",
+               "test error, %": f"{100 * np.mean(test[arm]):.1f}"}
+        if test_mc is not None:
+            row["test error over masks, %"] = f"{100 * np.mean(test_mc[arm]):.1f}"
+        row[against], row["verdict"] = "", ""
+        if arm != baseline:
+            diff = paired_difference(test[arm], test[baseline])
+            row[against], row["verdict"] = interval_ends(diff), error_verdict(diff)
+        rows[labels[arm]] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns.name = "arm"  # shown in the corner, in the header's one row
+    return table
+
+
+def evaluation_table(test: Mapping[str, np.ndarray], test_mc: Mapping[str, np.ndarray], labels: Mapping[str, str],
+                     *, baseline: str = "none") -> pd.DataFrame:
+    """One row per masked arm: one pass minus the average over masks, and that average against `baseline`'s.
+
+    `test` holds each arm's test error from one pass without masks, `test_mc` from class probabilities averaged
+    over masked passes, one per seed in the same seed order for every arm. Each pair of columns is a 95 % paired
+    interval (percentage points) and its `error_verdict`: first one pass minus the average over masks of the same
+    arm ('one pass errs more' or '… less' where resolved), then the arm's average over masks minus `baseline`'s, which has no
+    masks and so no row.
+    Chapter: recurrent
+    """
+    _check_arms(test, test_mc, labels, baseline, "test and test_mc")
+    against = f"over masks {MINUS} {labels[baseline]}, points"
+    rows = {}
+    for arm in test:
+        if arm == baseline:
+            continue
+        one_pass = paired_difference(test[arm], test_mc[arm])
+        averaged = paired_difference(test_mc[arm], test_mc[baseline])
+        rows[labels[arm]] = {f"one pass {MINUS} over masks, points": interval_ends(one_pass),
+                             "verdict on one pass": _ONE_PASS.get(error_verdict(one_pass), "not resolved"),
+                             against: interval_ends(averaged), "verdict over masks": error_verdict(averaged)}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns.name = "arm"
+    return table
+
+
+_ONE_PASS = {"resolved worse": "one pass errs more", "resolved better": "one pass errs less"}
+
+
+def _check_arms(first: Mapping[str, np.ndarray], second: Mapping[str, np.ndarray], labels: Mapping[str, str],
+                baseline: str, names: str) -> None:
+    """A clear error unless both map the same arms, in order, to one error per seed each, with labels and baseline."""
+    if baseline not in second:
+        raise KeyError(f"no baseline {baseline!r} among the arms {list(second)}")
+    if list(first) != list(second) or len({len(v) for v in (*first.values(), *second.values())}) != 1:
+        raise ValueError(f"{names} must map the same arms, in the same order, to one error per seed each")
+    missing = [arm for arm in second if arm not in labels]
+    if missing:
+        raise KeyError(f"no label for the arms {missing}")
 
 
 def memory_survival(steps: int, drop_rate: float, mode: str, *, n_units: int = 10_000, seed: int = 0) -> np.ndarray:
@@ -188,9 +307,11 @@ def _mark(ax: plt.Axes, x: float, y: float, mode: str | None, t: int, place: str
         ax.plot(x, y, "s", color=_SHADES[place], mec="black", mew=1.2, ms=11, zorder=3)
 
 
-def plot_survival(steps: np.ndarray, survival: Mapping[str, np.ndarray], drop_rate: float) -> Figure:
+def plot_survival(steps: np.ndarray, survival: Mapping[str, np.ndarray], drop_rate: float, *,
+                  marked: int | None = None) -> Figure:
     """The share of intact stored values after t steps, per mask mode: measured (points) against q^t or q (lines).
 
+    Both axes are logarithmic; a share of 0 has no point. `marked`, if given, draws a dotted line at that step.
     Chapter: recurrent
     """
     keep = 1.0 - check_rate(drop_rate)
@@ -204,29 +325,11 @@ def plot_survival(steps: np.ndarray, survival: Mapping[str, np.ndarray], drop_ra
         ax.plot(steps, exact[mode], color=PALETTE[k], label=f"{names[mode]}: {formula[mode]}")
         shown = values > 0
         ax.plot(steps[shown], values[shown], "o", color=PALETTE[k], ms=4, label=f"{names[mode]}: measured")
-    ax.set(yscale="log", xlabel="time steps $t$", ylabel="share of stored values intact", ylim=(1e-4, 2))
+    if marked is not None:
+        ax.axvline(check_count(marked, "marked"), color="0.5", ls=":", lw=1.2)
+    ax.set(xscale="log", yscale="log", xlabel="time steps $t$", ylabel="share of stored values intact",
+           xlim=(1, steps[-1]), ylim=(1e-6, 2))
     ax.legend(fontsize=9, loc="lower left")
-    return fig
-
-
-def plot_paired(errors: Mapping[str, np.ndarray], labels: Mapping[str, str]) -> Figure:
-    """Each scheme's test error per seed, a line joining the runs of one seed across the schemes.
-
-    Chapter: recurrent
-    """
-    if not errors or len({len(v) for v in errors.values()}) != 1:
-        raise ValueError("errors must map each scheme to one error per seed, the same seeds for every scheme")
-    table = 100 * np.array([np.asarray(v, float) for v in errors.values()])
-    positions = np.arange(len(errors))
-    fig, ax = plt.subplots(figsize=(8, 4.4))
-    ax.plot(positions, table, color="0.75", lw=1, zorder=1)
-    ax.plot([], [], color="0.75", lw=1, label="one seed (same start, same data order)")
-    ax.scatter(np.repeat(positions, table.shape[1]), table.ravel(), s=14, color=PALETTE[0], zorder=2,
-               label="one run")
-    ax.plot(positions, table.mean(axis=1), "_", color="black", ms=28, mew=2.5, label="mean over seeds", zorder=3)
-    ax.set_xticks(positions, [textwrap.fill(labels[name], 16) for name in errors])
-    ax.set(ylabel="test error (%)", xlim=(-0.5, len(errors) - 0.5))
-    fig.legend(fontsize=9, loc="outside lower center", ncol=3)
     return fig
 
 
@@ -248,4 +351,31 @@ def plot_fit_gap(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]
     ax.set_xticks(np.arange(len(train)), [textwrap.fill(labels[name], 16) for name in train])
     ax.set(ylabel="error (%)", xlim=(-0.5, len(train) - 0.5), ylim=(0, None))
     fig.legend(fontsize=9, loc="outside lower center", ncol=3)
+    return fig
+
+
+def plot_paired_forest(rows: Mapping[str, Mapping[str, PairedDifference]]) -> Figure:
+    """Each row's paired intervals in percentage points, one marker per evaluation, around a line at zero.
+
+    `rows` maps a row's label (an arm) to {evaluation name: its PairedDifference against the baseline}, the same
+    evaluations, in the same order, in every row; each marker is the mean difference, its bar the 95 % interval.
+    Chapter: recurrent
+    """
+    names = [tuple(row) for row in rows.values()]
+    if not rows or not names[0] or len(set(names)) != 1:
+        raise ValueError("rows must map each label to the same evaluations, at least one")
+    if not all(isinstance(d, PairedDifference) for row in rows.values() for d in row.values()):
+        raise TypeError("every interval must be a PairedDifference")
+    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.75 * len(rows)))
+    offsets = np.linspace(-0.15, 0.15, len(names[0])) if len(names[0]) > 1 else [0.0]
+    for k, row in enumerate(rows.values()):
+        for j, (name, diff) in enumerate(row.items()):
+            y = len(rows) - 1 - k - offsets[j]
+            ax.errorbar(100 * diff.mean, y, xerr=[[100 * (diff.mean - diff.low)], [100 * (diff.high - diff.mean)]],
+                        fmt="os"[j % 2], color=PALETTE[j % len(PALETTE)], capsize=3, ms=6,
+                        label=name if k == 0 else None)
+    ax.axvline(0, color="black", lw=1, ls="--", zorder=0)
+    ax.set_yticks(np.arange(len(rows))[::-1], [textwrap.fill(label, 24) for label in rows])
+    ax.set(xlabel="test error minus no dropout's (points)", ylim=(-0.6, len(rows) - 0.4))
+    fig.legend(fontsize=9, loc="outside lower center", ncol=len(names[0]))
     return fig

@@ -122,9 +122,9 @@ def evaluation_table(test: Mapping[str, np.ndarray], test_mc: Mapping[str, np.nd
 
     `test` holds each arm's test error from one pass without masks, `test_mc` from class probabilities averaged
     over masked passes, one per seed in the same seed order for every arm. Each pair of columns is a 95 % paired
-    interval (percentage points) and its `error_verdict`: first one pass minus the average over masks of the same
-    arm ('one pass errs more' or '… less' where resolved), then the arm's average over masks minus `baseline`'s, which has no
-    masks and so no row.
+    interval (percentage points) and its verdict: first one pass minus the average over masks of the same arm
+    ('one pass errs more' or '… less' where resolved), then the arm's average over masks minus `baseline`'s (its
+    `error_verdict`), which has no masks and so no row.
     Chapter: recurrent
     """
     _check_arms(test, test_mc, labels, baseline, "test and test_mc")

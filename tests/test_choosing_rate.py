@@ -20,6 +20,7 @@ from utils.chapters.choosing_rate import (
     per_seed_choice,
     select,
 )
+from utils.chapters.choosing_rate_length import length_run
 from utils.chapters.choosing_rate_lr import lr_run
 from utils.chapters.choosing_rate_sweeps import (
     make_bn_mlp,
@@ -240,3 +241,21 @@ def test_bare_interval_drops_the_convention_and_refuses_other_types(table):
     assert bare_interval(d, scale=1.0, unit="", digits=3).count(" to ") == 1
     with pytest.raises(TypeError, match="PairedDifference"):
         bare_interval(0.3)
+
+
+def test_length_run_reads_every_budget_and_matches_a_shorter_run():
+    settings = {"arm": "standard", "dataset": "mnist1d", "width": 8, "layers": 1, "epochs": 1, "lr": 0.05,
+                "rate": 0.1, "momentum": 0.9, "batch_size": 500}
+    long = length_run({**settings, "budgets": (1, 2)}, seed=0)
+    assert set(long) == {"train_loss_1x", "train_loss_2x", "test_error_1x", "test_error_2x"}
+    short = length_run({**settings, "budgets": (1,)}, seed=0)
+    assert short["train_loss_1x"] == pytest.approx(long["train_loss_1x"], rel=1e-5)  # a reading is a run's end
+
+
+def test_length_run_refuses_an_unknown_arm_and_a_keep_probability():
+    settings = {"dataset": "mnist1d", "width": 8, "layers": 1, "epochs": 1, "budgets": (1,), "lr": 0.05,
+                "momentum": 0.9, "batch_size": 500}
+    with pytest.raises(ValueError, match="arm"):
+        length_run({**settings, "arm": "early", "rate": 0.1}, seed=0)
+    with pytest.raises(ValueError):
+        length_run({**settings, "arm": "standard", "rate": 1.0}, seed=0)

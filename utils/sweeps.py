@@ -293,6 +293,16 @@ SWEEPS |= {
                                 "lr": 0.05, "rate": 0.5}}},
         ),
         Sweep(
+            name="rate_length",
+            title="Training length: the underfitting MLP of rate_schedule at 1, 2 and 3 times its epochs, MNIST-1D",
+            run="utils.chapters.choosing_rate_length:length_run",
+            grid=tuple({"arm": a} for a in ("none", "standard")),
+            seeds=tuple(range(8)),
+            metrics=(*(f"train_loss_{b}x" for b in (1, 2, 3)), *(f"test_error_{b}x" for b in (1, 2, 3))),
+            parameters={"dataset": "mnist1d", "width": 32, "layers": 2, "epochs": 30, "budgets": (1, 2, 3),
+                        "lr": 0.05, "rate": 0.1, "momentum": 0.9, "batch_size": 100},
+        ),
+        Sweep(
             name="rate_lr",
             title="Drop rate x learning rate, crossed, the Fig. 9 analogue's MLP (fixed width), MNIST 5k",
             run="utils.chapters.choosing_rate_lr:lr_run",

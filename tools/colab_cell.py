@@ -20,17 +20,15 @@ run stores, since the cell prints nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
 import yaml
 
+from tools.execute_notebooks import write_notebook
 from tools.toc import ROOT, toc_notebooks
 
 CELL_ID = "colab-setup"
@@ -201,15 +199,7 @@ def write(path: Path, source: str) -> bool:
         return False
     with_cell(notebook, source)
     nbformat.validate(notebook)
-    fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=path.parent)
-    os.close(fd)
-    try:
-        nbformat.write(notebook, tmp)
-        shutil.copymode(path, tmp)  # mkstemp creates owner-only files; keep the notebook's own permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_notebook(notebook, path)
     return True
 
 

@@ -46,6 +46,12 @@ def execute(path: Path) -> float:
     client.execute()
     elapsed = time.perf_counter() - start
     record_cpu(notebook)  # nbval compares exactly only on this CPU model (tools/outputs_cpu.py)
+    write_notebook(notebook, path)
+    return elapsed
+
+
+def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Replace the notebook at `path` in one step, keeping its permissions: never a half-written file."""
     fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=path.parent)
     os.close(fd)
     try:
@@ -55,7 +61,6 @@ def execute(path: Path) -> float:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return elapsed
 
 
 def budget_line(name: str, seconds: float, budget: float = NOTEBOOK_BUDGET_S) -> str:

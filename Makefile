@@ -1,7 +1,7 @@
 # Dropout in Depth: every command a reader, an instructor or CI needs.
 # The environment and the targets env, site, lint, browser, test, test-fast and test-site are tools/env.py's
 # (`python -m tools.env <target>` does the same without make): each creates .venv/ first when it is missing or stale.
-# SETUP passes it options, e.g. `make test SETUP=--bootstrap-uv` or `SETUP="--installer pip"`.
+# SETUP passes it options, e.g. `make test SETUP="--installer pip"`.
 
 PYTHON ?= python3
 VENV   := .venv

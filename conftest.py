@@ -184,8 +184,18 @@ def pytest_runtest_call(item: pytest.Item):
             item.user_properties.append((NOTEBOOK_SECONDS, (item.path.name, time.perf_counter() - start)))
 
 
+_tier_seconds: dict[str, float] = defaultdict(float)
+_TIER_REPORT_ORDER = ("browser", "notebooks", "slow", "site", "unit")  # browser tests are `site` too: browser first
+
+
+def report_tier(report: pytest.TestReport) -> str:
+    """The tier of the test a report is about, from its markers (browser before site)."""
+    return next((tier for tier in _TIER_REPORT_ORDER if tier in report.keywords), "unit")
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Collect the run times and report lines that a test's call left in its report."""
+    """Add up each tier's time; collect the run times and report lines that a test's call left in its report."""
+    _tier_seconds[report_tier(report)] += report.duration  # set-up, call and teardown: a fixture's build counts
     if report.when != "call":  # the teardown report carries the same properties again
         return
     for name, value in report.user_properties:
@@ -201,8 +211,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """Report each notebook's run time beside its budget, and which are over. A report, never a failure: run times
-    depend on the machine and on what else it runs. Then the other reports tests left (see SUMMARY)."""
+    """Report each tier's share of the test time, each notebook's run time beside its budget, and which are over. A
+    report, never a failure: run times depend on the machine and on what else it runs. Then the other reports tests
+    left (see SUMMARY)."""
+    total = sum(_tier_seconds.values())
+    if total > 0:
+        terminalreporter.section("test time by tier (summed over the workers, so more than the wall time when spread)")
+        for tier in TIERS:
+            if _tier_seconds.get(tier):
+                terminalreporter.write_line(f"{tier:<10} {_tier_seconds[tier]:7.0f} s  "
+                                            f"{_tier_seconds[tier] / total:4.0%}")
     for title, lines in _summaries.items():
         terminalreporter.section(title)
         for line in lines:

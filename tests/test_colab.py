@@ -3,7 +3,7 @@
 The unit tests run the cell in this process, with `utils` missing, foreign or the book's, and with Colab faked; the
 slow test installs the package as the cell does on Colab, from a git commit of the working tree, into a fresh virtual
 environment whose preinstalled packages are the book's environment less the book, and runs a chapter's first cells
-there up to the one that reads a stored table.
+there up to the one that reads a stored table, then the whole installation check.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ import pytest
 
 from tools import colab_cell
 from tools.toc import ROOT, toc_notebooks
+from utils.environment import book_pins
 
 NOTEBOOKS = toc_notebooks()
 CHAPTER = ROOT / "chapters" / "paper_rate.ipynb"  # reads a stored sweep (data/results/fig9) in its third code cell
+SETUP_CHECK = ROOT / "chapters" / "setup_check.ipynb"  # run whole: it reads the pins, with no requirements.txt
 READS_RESULTS = ("load_results(", "load_provenance(")
 
 
@@ -164,13 +166,18 @@ def _colab_like_venv(destination: Path) -> Path:
 RUNNER = """
 import json, sys, types
 sys.modules["google.colab"] = types.ModuleType("google.colab")  # what the first cell looks for
+chapter, check = json.load(open(sys.argv[1], encoding="utf-8"))
 namespace = {"__name__": "__main__"}
-for source in json.load(open(sys.argv[1], encoding="utf-8")):
+for source in chapter:
     exec(compile(source, "<cell>", "exec"), namespace)
+checked = {"__name__": "__main__"}
+for source in check:  # the installation check, every cell: it reads the book's pins without requirements.txt
+    exec(compile(source, "<cell>", "exec"), checked)
 import utils, utils.store
 from utils.chapters.costs_records import H100_COSTS
 print("RESULT " + json.dumps({"utils": utils.__file__, "results": str(utils.store.RESULTS_DIR),
-                              "runs": len(namespace["runs"]), "costs": H100_COSTS.is_file()}))
+                              "runs": len(namespace["runs"]), "costs": H100_COSTS.is_file(),
+                              "pins": checked["pinned"]}))
 """
 
 
@@ -193,7 +200,9 @@ def test_a_chapter_runs_on_simulated_colab_from_the_installed_package(tmp_path):
     url, branch = repository.as_uri().replace("file://", "file://localhost", 1), "colab"
     first = colab_cell.cell_source(url, branch, colab_cell.pins(colab_cell.COLAB_PINS),
                                    colab_cell.pins(colab_cell.COLAB_PINS_WITH_DEPS))
-    (work / "cells.json").write_text(json.dumps([first, *code[1:reader + 1]]), encoding="utf-8")
+    check = [cell.source for cell in nbformat.read(SETUP_CHECK, as_version=4).cells if cell.cell_type == "code"]
+    cells = [[first, *code[1:reader + 1]], check[1:]]
+    (work / "cells.json").write_text(json.dumps(cells), encoding="utf-8")
     (work / "run.py").write_text(RUNNER, encoding="utf-8")
 
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -206,3 +215,4 @@ def test_a_chapter_runs_on_simulated_colab_from_the_installed_package(tmp_path):
     assert installed.is_relative_to((tmp_path / "venv").resolve()), f"utils came from {installed}, not the install"
     assert Path(found["results"]).resolve().is_relative_to(installed.parent), "the stored tables are not installed"
     assert found["runs"] > 0 and found["costs"]
+    assert found["pins"] == book_pins(), "the installed package's pins are not requirements.txt's"

@@ -184,14 +184,23 @@ def test_main_prints_one_message_and_no_traceback(monkeypatch, capsys):
         env.main(["site", "-x"])  # pytest's arguments only after a test command
 
 
-def test_uv_is_required_only_when_asked(monkeypatch):
-    monkeypatch.setattr(env.shutil, "which", lambda name: None)
-    assert env.choose_uv("auto", bootstrap=False) is None
-    assert env.choose_uv("pip", bootstrap=True) is None
-    with pytest.raises(env.SetupError, match="--bootstrap-uv"):
-        env.choose_uv("uv", bootstrap=False)
+def test_uv_comes_from_the_path_or_the_bootstrap_and_pip_is_the_fallback(monkeypatch, capsys):
     monkeypatch.setattr(env.shutil, "which", lambda name: "/usr/local/bin/uv")
-    assert env.choose_uv("auto", bootstrap=False) == Path("/usr/local/bin/uv")
+    assert env.choose_uv("auto") == env.choose_uv("uv") == Path("/usr/local/bin/uv")
+    assert env.choose_uv("pip") is None
+    monkeypatch.setattr(env.shutil, "which", lambda name: None)
+    monkeypatch.setattr(env, "bootstrap_uv", lambda: Path("/cache/uv"))
+    assert env.choose_uv("auto") == env.choose_uv("uv") == Path("/cache/uv")
+
+    def unreachable():
+        raise env.SetupError(f"`pip install uv=={env.UV_VERSION}` failed.\nNo matching distribution")
+
+    monkeypatch.setattr(env, "bootstrap_uv", unreachable)
+    assert env.choose_uv("auto") is None  # pip installs instead, and says why in one line
+    assert capsys.readouterr().out == (f"Installing with pip, since uv {env.UV_VERSION} could not be installed: "
+                                       f"`pip install uv=={env.UV_VERSION}` failed.\n")
+    with pytest.raises(env.SetupError, match="No matching distribution"):
+        env.choose_uv("uv")
 
 
 def test_no_chromium_and_no_apt_get_says_what_to_do(monkeypatch):
@@ -313,14 +322,21 @@ def test_commands_run_the_steps_of_their_make_targets(monkeypatch):
     steps: list[str] = []
     monkeypatch.setattr(env, "run_step", lambda command: steps.append(" ".join(command[1:])))
     monkeypatch.setattr(env, "ensure_chromium", lambda python: steps.append("chromium"))
-    env.run_command("test", Path("py"), ["-x"])
+    stages: dict[str, float] = {}
+    env.run_command("test", Path("py"), ["-x"], stages)
     assert steps == ["-m ruff check .", "-m ruff check . --select E501 --line-length 88 --config "
                      'include = ["chapters/*.ipynb"]', "chromium", "-m pytest -n auto -x"]
+    assert list(stages) == ["lint", "chromium check", "pytest"]
     steps.clear()
-    env.run_command("test-site", Path("py"), [])
-    env.run_command("site", Path("py"), [])
-    env.run_command("env", Path("py"), [])
+    env.run_command("test-site", Path("py"), [], {})
+    env.run_command("site", Path("py"), [], {})
+    env.run_command("env", Path("py"), [], {})
     assert steps == ["chromium", "-m pytest tests -m site", "-m tools.build_site"]
+
+
+def test_the_stage_report_gives_each_stage_its_share():
+    line = env.stage_report({"environment": 60.0, "lint": 5.0, "pytest": 135.0})
+    assert line == "Wall time: environment 60 s (30%), lint 5 s (2%), pytest 135 s (68%); total 200 s."
 
 
 def test_pytest_arguments_are_one_constant():

@@ -1,13 +1,17 @@
-"""`import utils` sets nothing and imports no framework; `utils.setup` sets the environment the outputs depend on."""
+"""`import utils` sets nothing and imports no framework; `utils.setup` sets the environment the outputs depend on;
+`book_pins` reads the pins in a checkout and in an installed copy."""
 
 import ast
+import importlib.metadata
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from utils import environment
 from utils.environment import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,3 +61,33 @@ def test_setup_keeps_tensorflows_start_up_notes_out_of_stderr():
     result = subprocess.run([sys.executable, "-c", "import utils; utils.setup(seed=0); import keras"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stderr == "", result.stderr[-2000:]
+
+
+def test_book_pins_in_a_checkout_are_requirements_txt():
+    text = (environment.ROOT / "requirements.txt").read_text(encoding="utf-8")
+    pins = environment.book_pins()
+    assert pins["numpy"] == re.search(r"^numpy==(\S+)", text, re.M)[1]
+    assert pins["pytest-xdist"] == re.search(r"^pytest-xdist==([^\s#]+)", text, re.M)[1]  # a comment after the pin
+    assert len(pins) == len(re.findall(r"^[\w.-]+==", text, re.M))
+
+
+def test_book_pins_of_an_installed_copy_come_from_its_metadata(monkeypatch, tmp_path):
+    """pip install without -e (Colab) leaves no requirements.txt: pyproject.toml puts the pins in the extra `pins`."""
+    requires = ['numpy==2.4.6; extra == "pins"', "other==1.0", 'Py_Yaml==6.0.3; extra == "pins"',
+                'tensorflow-cpu==2.21.0; (sys_platform == "linux") and extra == "pins"']
+    monkeypatch.setattr(environment, "ROOT", tmp_path)
+    monkeypatch.setattr(importlib.metadata, "requires", lambda name: requires)
+    assert environment.book_pins() == {"numpy": "2.4.6", "tensorflow-cpu": "2.21.0", "py-yaml": "6.0.3"}
+
+
+def test_book_pins_say_what_to_do_without_either_source(monkeypatch, tmp_path):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(environment, "ROOT", tmp_path)
+    monkeypatch.setattr(importlib.metadata, "requires", missing)
+    with pytest.raises(FileNotFoundError, match="install its package"):
+        environment.book_pins()
+    monkeypatch.setattr(importlib.metadata, "requires", lambda name: ["numpy>=2"])
+    with pytest.raises(ValueError, match="no exact pins"):
+        environment.book_pins()

@@ -9,8 +9,9 @@
     python -m tools.env test-site    then browser, the site tier                                      (make test-site)
 
 The Makefile's targets call this module: there is one implementation. It needs the standard library alone, since it
-runs before .venv/ exists. uv installs the pins when it is on the PATH (`--bootstrap-uv` installs a pinned uv first),
-pip otherwise; for uv, the machine's pip settings (indexes, find-links, constraints) become uv's options, so that
+runs before .venv/ exists. uv installs the pins: the one on the PATH, or else a pinned uv that pip first installs
+into the user's cache folder; pip installs them when that fails or with `--installer pip`. For uv, the machine's pip
+settings (indexes, find-links, constraints) become uv's options, so that
 both install what `pip install -r requirements.txt` would. The stamp .venv/.installed, written only after every step
 succeeded, holds hashes of requirements.txt and pyproject.toml. An environment without a stamp that matches is never
 trusted: it is installed into again, or, when its Python is missing, broken or too old, removed and made afresh. A
@@ -30,6 +31,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +42,7 @@ STAMPED_FILES = (REQUIREMENTS, "pyproject.toml")
 # A fresh .venv/ from requirements.txt is 2.9 GB on Linux (2026-12-07); the installer's cache needs room as well, on
 # the same disk or another, so 3 GB free is the least that an install can succeed with.
 NEEDED_BYTES = 3 * 10**9
-UV_VERSION = "0.13.10"  # what --bootstrap-uv installs
+UV_VERSION = "0.13.10"  # what the set-up installs with pip when no uv is on the PATH
 OUTPUT_LINES = 15  # how much of a failed command's output a failure message repeats
 # The pytest arguments of each test command, after `python -m pytest` (pyproject.toml adds its addopts). `test` runs
 # one pytest-xdist worker per core; conftest.py keeps each notebook's cells, and the site's own tests, on one worker.
@@ -269,7 +271,7 @@ def create_venv(venv: Path) -> None:
 def install_advice(uv: Path | None) -> str:
     """Return what to try when installing the pins failed."""
     other = ("`--installer pip` installs with pip instead of uv; " if uv else
-             "`--bootstrap-uv` installs with uv instead of pip; ")
+             "`--installer uv` installs with uv instead of pip; ")
     return (f"What to try: run the same command again (a download may have broken off); check the network and the "
             f"machine's pip settings (`pip config list`); {other}when a package has no wheel for this Python, use "
             f"Python {dotted(required_python())}, the version the pins were chosen for; deleting the environment's "
@@ -328,9 +330,9 @@ def cache_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dropout-in-depth"
 
 
-def bootstrap_uv(home: Path | None = None) -> Path:
+def bootstrap_uv() -> Path:
     """Return the pinned uv (UV_VERSION), first installing it with pip into a small environment of its own."""
-    home = cache_folder() / f"uv-{UV_VERSION}" if home is None else home
+    home = cache_folder() / f"uv-{UV_VERSION}"
     uv = venv_bin(home, "uv")
     if (home / STAMP_NAME).is_file() and uv.is_file():
         return uv
@@ -339,7 +341,7 @@ def bootstrap_uv(home: Path | None = None) -> Path:
     try:
         create_venv(home)
         run_captured([str(venv_python(home)), "-m", "pip", "install", "--progress-bar", "off", f"uv=={UV_VERSION}"],
-                     f"pip install uv=={UV_VERSION}", "Leave out --bootstrap-uv to install the book with pip.")
+                     f"pip install uv=={UV_VERSION}", "`--installer pip` installs the book with pip.")
         (home / STAMP_NAME).write_text(UV_VERSION + "\n", encoding="utf-8")
     except BaseException:
         remove_tree(home)
@@ -347,19 +349,22 @@ def bootstrap_uv(home: Path | None = None) -> Path:
     return uv
 
 
-def choose_uv(installer: str, bootstrap: bool) -> Path | None:
-    """Return the uv to install with, or None for pip: `installer` is auto (uv when found), uv or pip."""
+def choose_uv(installer: str) -> Path | None:
+    """Return the uv to install with, or None for pip: `installer` is auto (uv, installed first when not on the PATH;
+    pip when that fails), uv (the same, but a failure is an error) or pip."""
     if installer == "pip":
         return None
     found = shutil.which("uv")
     if found:
         return Path(found)
-    if bootstrap:
+    try:
         return bootstrap_uv()
-    if installer == "uv":
-        raise SetupError("uv is not on the PATH. Install it (see uv's documentation), or add --bootstrap-uv to "
-                         f"install uv {UV_VERSION} with pip first, or use --installer pip.")
-    return None
+    except SetupError as error:
+        if installer == "uv":
+            raise
+        print(f"Installing with pip, since uv {UV_VERSION} could not be installed: {str(error).splitlines()[0]}",
+              flush=True)
+        return None
 
 
 # --- the environment ------------------------------------------------------------------------------------------------
@@ -381,7 +386,7 @@ def venv_state(venv: Path, required: tuple[int, int]) -> str:
     return "usable" if tuple(int(part) for part in result.stdout.split()) >= required else "broken"
 
 
-def ensure_env(venv: Path = VENV, installer: str = "auto", bootstrap: bool = False) -> Path:
+def ensure_env(venv: Path = VENV, installer: str = "auto") -> Path:
     """Return the Python of the book's environment, first making or repairing it when its stamp is not valid."""
     if stamp_is_valid(venv):
         return venv_python(venv)
@@ -390,7 +395,7 @@ def ensure_env(venv: Path = VENV, installer: str = "auto", bootstrap: bool = Fal
     if state != "usable":
         check_python(sys.version_info, required, sys.executable)
         check_disk(venv.parent)
-    uv = choose_uv(installer, bootstrap)
+    uv = choose_uv(installer)
     (venv / STAMP_NAME).unlink(missing_ok=True)
     if state == "broken":
         print(f"Removing {venv}: its Python is missing, broken or older than {dotted(required)}.", flush=True)
@@ -479,16 +484,30 @@ def ensure_chromium(python: Path) -> None:
         raise SetupError(f"apt-get installed chromium, but the browser tests still find none: {problem}.")
 
 
-def run_command(command: str, python: Path, pytest_extra: list[str]) -> None:
-    """Run one of COMMANDS (after ensure_env): the same steps as the Makefile target of that name."""
+def run_command(command: str, python: Path, pytest_extra: list[str], stages: dict[str, float]) -> None:
+    """Run one of COMMANDS (after ensure_env): the same steps as the Makefile target of that name; add each step's
+    wall time in seconds to `stages`."""
+    steps: list[tuple[str, Callable[[], None]]] = []
     if command == "site":
-        run_step([str(python), "-m", "tools.build_site"])
+        steps.append(("site build", lambda: run_step([str(python), "-m", "tools.build_site"])))
     if command in ("lint", "test", "test-fast"):
-        lint(python)
+        steps.append(("lint", lambda: lint(python)))
     if command in ("browser", "test", "test-site"):
-        ensure_chromium(python)
+        steps.append(("chromium check", lambda: ensure_chromium(python)))
     if command in PYTEST_ARGS:
-        run_step([str(python), "-m", "pytest", *PYTEST_ARGS[command], *pytest_extra])
+        steps.append(("pytest", lambda: run_step([str(python), "-m", "pytest", *PYTEST_ARGS[command],
+                                                   *pytest_extra])))
+    for name, step in steps:
+        start = time.monotonic()
+        step()
+        stages[name] = time.monotonic() - start
+
+
+def stage_report(stages: dict[str, float]) -> str:
+    """One line: each stage's wall time and share of the total."""
+    total = sum(stages.values())
+    parts = [f"{name} {seconds:.0f} s ({seconds / total:.0%})" for name, seconds in stages.items()] if total else []
+    return f"Wall time: {', '.join(parts)}; total {total:.0f} s."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -497,16 +516,18 @@ def main(argv: list[str] | None = None) -> int:
                                      epilog="Arguments after a test command go to pytest, e.g. `test-fast -x`.")
     parser.add_argument("command", nargs="?", default="env", choices=COMMANDS)
     parser.add_argument("--installer", choices=("auto", "uv", "pip"), default="auto",
-                        help="auto (the default): uv when it is on the PATH (or --bootstrap-uv), else pip")
-    parser.add_argument("--bootstrap-uv", action="store_true",
-                        help=f"when uv is not on the PATH, install uv {UV_VERSION} with pip into the user's cache")
+                        help=f"auto (the default): uv, from the PATH or else uv {UV_VERSION} installed with pip "
+                             "into the user's cache; pip when that fails. uv: the same, but a failure stops")
     parser.add_argument("--venv", type=Path, default=VENV, help="where the environment goes (default: .venv)")
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in PYTEST_ARGS:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    stages: dict[str, float] = {}
     try:
-        python = ensure_env(args.venv.absolute(), args.installer, args.bootstrap_uv)
-        run_command(args.command, python, extra)
+        start = time.monotonic()
+        python = ensure_env(args.venv.absolute(), args.installer)
+        stages["environment"] = time.monotonic() - start
+        run_command(args.command, python, extra, stages)
     except SetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -519,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Stopped. (An environment whose install was cut short has no stamp: the next run repairs it or makes "
               "it afresh.)", file=sys.stderr)
         return 130
+    if args.command != "env":
+        print(stage_report(stages), flush=True)
     return 0
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
+from pathlib import Path
 
 # Each value is a default: a value the user already set wins.
 DEFAULTS = {
@@ -21,6 +24,37 @@ DEFAULTS = {
     # (PyTorch gets the same from `utils.seeding.seed_everything`) and is no slower for the book's small networks.
     "TF_NUM_INTRAOP_THREADS": "1",
 }
+
+
+ROOT = Path(__file__).resolve().parent.parent  # the book's folder in a checkout; site-packages when installed
+DISTRIBUTION = "dropout-in-depth"  # the package's name in pyproject.toml
+PINS_EXTRA = "pins"  # the extra into which pyproject.toml copies requirements.txt
+_PIN = re.compile(r"^([A-Za-z0-9][\w.-]*)==([\w.+!-]+)")
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def book_pins() -> dict[str, str]:
+    """The book's exact versions, package name to version: from requirements.txt, or the installed package's metadata.
+
+    A checkout reads requirements.txt. An installed copy of the package (`pip install` without -e, as on Colab) has no
+    requirements.txt; pyproject.toml copies the same lines into its metadata, as the extra `pins`. Chapter: setup_check
+    """
+    if (ROOT / "requirements.txt").is_file() and (ROOT / "pyproject.toml").is_file():
+        lines = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    else:
+        try:
+            requires = importlib.metadata.requires(DISTRIBUTION) or []
+        except importlib.metadata.PackageNotFoundError:
+            raise FileNotFoundError(f"neither requirements.txt beside utils/ nor an installed {DISTRIBUTION} "
+                                    "package: run the book from its folder or install its package") from None
+        lines = [line for line in requires if f'extra == "{PINS_EXTRA}"' in line]
+    pins = {_normalised(match[1]): match[2] for match in map(_PIN.match, lines) if match}
+    if not pins:
+        raise ValueError(f"no exact pins (name==version) found for {DISTRIBUTION}: reinstall its package")
+    return pins
 
 
 def apply_defaults() -> dict[str, str]:

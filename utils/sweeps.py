@@ -223,6 +223,17 @@ SWEEPS |= {
             parameters={"dataset": "mnist5k", "n_train": 1000, "subset_seed": 0, "drop_rate": 0.25, "hidden": 64,
                         "epochs": 50, "batch_size": 50, "lr": 3e-3},
         ),
+        Sweep(  # pairs seed by seed with recurrent_overfit: same parameters, subset and seeds
+            name="recurrent_overfit_arm",
+            title="Recurrent: per-step input masks with one recurrent mask per sequence, on 1,000 MNIST 5k digits, "
+                  "50 epochs, same LSTM and seeds, p = 0.25",
+            run="utils.chapters.recurrent_fifth:overfit_arm_run",
+            grid=({"scheme": "recurrent_sequence"},),
+            seeds=tuple(range(8)),
+            metrics=("train_error", "val_error", "test_error", "test_error_mc"),
+            parameters={"dataset": "mnist5k", "n_train": 1000, "subset_seed": 0, "drop_rate": 0.25, "hidden": 64,
+                        "epochs": 50, "batch_size": 50, "lr": 3e-3},
+        ),
         Sweep(
             name="recurrent_rnn",
             title="Recurrent: a 64-unit tanh RNN on 1,000 MNIST 5k digits read row by row, 40 epochs, recurrent "

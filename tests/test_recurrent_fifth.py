@@ -78,3 +78,14 @@ def test_contrast_table_and_forest_name_each_change():
         plot_contrasts(differences, {"another": "naive − Zaremba"})
     with pytest.raises(ValueError):
         contrast_table(test, {"nothing": ("naive", "naive")}, ARM_LABELS)
+
+
+def test_regime_table_can_leave_out_its_verdicts_and_give_two_decimals():
+    test, test_mc = _errors(0.03), _errors(0.02)
+    table = regime_table(_errors(0.05), test, ARM_LABELS, test_mc=test_mc, passes=30, digits=2, verdicts=False)
+    assert "verdict" not in set(table.columns.get_level_values(1))
+    ends = table.loc[ARM_LABELS["naive"], ("one pass without masks", "− no dropout, points")]
+    assert all(len(end.split(".")[1]) == 2 for end in ends.split("\u00a0to\u00a0"))
+    assert table.loc[ARM_LABELS["none"], ("one pass without masks", "− no dropout, points")] == ""
+    with pytest.raises(TypeError):
+        regime_table(_errors(0.05), test, ARM_LABELS, verdicts="no")

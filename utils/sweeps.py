@@ -335,5 +335,15 @@ SWEEPS |= {
             parameters={"dataset": "mnist5k", "layers": 2, "width": 256, "epochs": 10, "lr": 0.05, "momentum": 0.9,
                         "batch_size": 100},
         ),
+        Sweep(
+            name="rate_late",
+            title="Early and late dropout where dropout helps: rate_decay's MLP on 1,000 MNIST 5k digits, p = 0.5",
+            run="utils.chapters.choosing_rate_late:late_run",
+            grid=tuple({"schedule": s} for s in ("none", "standard", "early", "late")),
+            seeds=tuple(range(8)),
+            metrics=tuple(f"{m}_{e}" for m in ("train_loss", "val_error", "test_error") for e in range(4, 41, 4)),
+            parameters={"dataset": "mnist5k", "train_size": 1000, "layers": 2, "width": 256, "epochs": 40,
+                        "every": 4, "lr": 0.05, "momentum": 0.9, "batch_size": 100, "rate": 0.5, "switch": 0.25},
+        ),
     )
 }

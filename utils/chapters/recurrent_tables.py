@@ -3,8 +3,8 @@
 `utils.chapters.recurrent` sets out one evaluation at a time (`results_table`, `evaluation_table`). Where the runs
 measured the test error twice, in one pass without masks and averaged over masked passes, the page shows both in
 one table:
-- `regime_table`: one row per arm, its mean errors and its paired interval against a baseline, under each
-  evaluation;
+- `regime_table`: one row per arm, its mean errors and its paired interval against a baseline (and, optionally,
+  its verdict), under each evaluation;
 - `contrast_table`: one row per contrast between two arms (one change each), its paired interval and verdict under
   each evaluation;
 - `plot_contrasts`: those contrasts as a forest of intervals, one marker per evaluation.
@@ -44,14 +44,17 @@ def _evaluations(test: Mapping[str, np.ndarray], test_mc: Mapping[str, np.ndarra
 
 def regime_table(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray], labels: Mapping[str, str], *,
                  test_mc: Mapping[str, np.ndarray] | None = None, passes: int | None = None,
-                 baseline: str = "none") -> pd.DataFrame:
+                 baseline: str = "none", digits: int = 1, verdicts: bool = True) -> pd.DataFrame:
     """One row per arm: its mean errors, and under each evaluation its paired interval against `baseline`.
 
-    Under each evaluation the row gives the mean test error, the paired interval against `baseline` (points) and its
-    verdict. `train`, `test` (one pass without masks) and `test_mc` (averaged over `passes` masked passes; optional) map
-    each arm to its error rates, one per seed in the same seed order. The baseline's row leaves its intervals blank.
+    Under each evaluation the row gives the mean test error, the paired interval against `baseline` (points, its ends
+    to `digits` decimals) and, with `verdicts`, its verdict. `train`, `test` (one pass without masks) and `test_mc`
+    (averaged over `passes` masked passes; optional) map each arm to its error rates, one per seed in the same seed
+    order. The baseline's row leaves its intervals blank.
     Chapter: recurrent
     """
+    if not isinstance(verdicts, bool):
+        raise TypeError(f"verdicts must be True or False, got {verdicts!r}")
     evaluations = _evaluations(test, test_mc, passes)
     if set(train) != set(test) or baseline not in test or not set(test) <= set(labels):
         raise ValueError("train and test must name the same arms, the baseline among them, each with a label")
@@ -61,10 +64,14 @@ def regime_table(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]
         row = {("", "training error, %"): f"{100 * np.mean(train[arm]):.1f}"}
         for name, errors in evaluations.items():
             row[(name, "test error, %")] = f"{100 * np.mean(errors[arm]):.1f}"
-            row[(name, against)], row[(name, "verdict")] = "", ""
+            row[(name, against)] = ""
+            if verdicts:
+                row[(name, "verdict")] = ""
             if arm != baseline:
                 diff = paired_difference(errors[arm], errors[baseline])
-                row[(name, against)], row[(name, "verdict")] = _unbroken(interval_ends(diff)), error_verdict(diff)
+                row[(name, against)] = _unbroken(interval_ends(diff, digits=digits))
+                if verdicts:
+                    row[(name, "verdict")] = error_verdict(diff)
         rows[labels[arm]] = row
     return _frame(rows, "arm")
 

@@ -8,7 +8,8 @@ import pytest
 
 from utils.chapters import choosing_rate_late, choosing_rate_sweeps
 from utils.chapters.choosing_rate_late import checkpoints, late_run
-from utils.chapters.choosing_rate_stop import curves, stop_on_validation, summed_variance_ratio
+from utils.chapters.choosing_rate_stop import stop_on_validation, summed_variance_ratio
+from utils.chapters.choosing_rate_tables import curves
 from utils.sweeps import SWEEPS
 
 TINY = {"dataset": "mnist5k", "train_size": 200, "layers": 2, "width": 16, "epochs": 4, "every": 2, "lr": 0.05,

@@ -46,15 +46,17 @@ def test_best_checkpoints_breaks_ties_toward_the_earlier_checkpoint():
 def test_best_checkpoints_refuses_bad_input(curves):
     with pytest.raises(TypeError, match="DataFrame"):
         best_checkpoints(curves.to_dict(), prefix="test_error", epochs=10)
-    with pytest.raises(ValueError, match="at least three checkpoint columns"):
+    with pytest.raises(ValueError, match="no columns train_loss_"):
         best_checkpoints(curves, prefix="train_loss", epochs=10)
+    with pytest.raises(ValueError, match="at least three checkpoint columns"):
+        best_checkpoints(pd.DataFrame([{"seed": 0, "loss_1": 0.5, "loss_2": 0.2}]), prefix="loss", epochs=10)
     with pytest.raises(ValueError, match="equal checkpoints"):
         best_checkpoints(curves, prefix="test_error", epochs=12, schedule="none")
     with pytest.raises(ValueError, match="several runs per seed"):
         best_checkpoints(curves, prefix="test_error", epochs=10)
     with pytest.raises(ValueError, match="no stored run"):
         best_checkpoints(curves, prefix="test_error", epochs=10, schedule="late")
-    with pytest.raises(ValueError, match="lacks the columns"):
+    with pytest.raises(ValueError, match="lacks the column"):
         best_checkpoints(curves, prefix="test_error", epochs=10, regime="overfitting")
     gappy = curves.drop(columns="test_error_3")
     with pytest.raises(ValueError, match="without gaps"):

@@ -1,6 +1,5 @@
 """Early stopping on stored curves, and the variance shift through a linear layer, for the chapter on choosing the rate.
 
-`curves` reads one arm's checkpoint readings from the stored early/late sweep (`rate_late`) as a seed x epoch table;
 `stop_on_validation` finds, seed by seed, the checkpoint that early stopping on validation error would keep and the
 test error there. `summed_variance_ratio` measures how much of dropout's variance reaches a linear layer's outputs,
 with the inputs as they are and with their correlations removed; `span` writes an interval with true minus signs.
@@ -15,35 +14,9 @@ import numpy as np
 import pandas as pd
 
 from utils.chapters.choosing_rate import bare_interval
+from utils.chapters.choosing_rate_tables import curves
 from utils.checks import check_count, check_rate, check_seed
 from utils.stats import PairedDifference
-
-
-def curves(table: pd.DataFrame, prefix: str, **settings: Any) -> pd.DataFrame:
-    """The `prefix`_<epoch> readings of the runs that match `settings`: one row per seed, one column per epoch.
-
-    Chapter: choosing_rate
-    """
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"table must be a pandas DataFrame of stored runs, got {type(table).__name__}")
-    columns = {int(c[len(prefix) + 1:]): c for c in table.columns
-               if c.startswith(f"{prefix}_") and c[len(prefix) + 1:].isdigit()}
-    if not columns:
-        raise ValueError(f"table has no columns {prefix}_<epoch>; it has {list(table.columns)}")
-    mask = np.ones(len(table), dtype=bool)
-    for name, value in settings.items():
-        if name not in table.columns:
-            raise ValueError(f"table lacks the column {name!r}")
-        mask &= (table[name] == value).to_numpy()
-    rows = table[mask]
-    if rows.empty:
-        raise ValueError(f"no stored run matches {settings}")
-    if rows["seed"].duplicated().any():
-        raise ValueError(f"the settings {settings} match several runs per seed: name every setting that varies")
-    epochs = sorted(columns)
-    out = rows.set_index("seed").sort_index()[[columns[e] for e in epochs]]
-    out.columns = epochs
-    return out.astype(float)
 
 
 def stop_on_validation(table: pd.DataFrame, **settings: Any) -> pd.DataFrame:

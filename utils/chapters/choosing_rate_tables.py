@@ -1,6 +1,7 @@
 """Reading training curves and gathering comparisons for the chapter on choosing the rate.
 
-`best_checkpoints` finds, seed by seed, when a stored training curve reached its lowest error and how far its last
+`curves` reads the runs that match some settings as a seed x checkpoint table; `best_checkpoints` finds,
+seed by seed, when a stored training curve reached its lowest error and how far its last
 reading lies above that; `summary_table` puts paired differences from several sections into one table, one row per
 comparison, in points of error or in nats. Nothing here trains: the runs live in `utils.chapters.choosing_rate_sweeps`
 and its sibling sweep modules, which this module does not import.
@@ -21,6 +22,33 @@ from utils.stats import PairedDifference
 UNITS = {"points": (100.0, 2), "nats": (1.0, 3)}  # unit -> (scale, digits) in summary tables
 
 
+def curves(table: pd.DataFrame, prefix: str, **settings: Any) -> pd.DataFrame:
+    """The `prefix`_<epoch> readings of the runs that match `settings`: one row per seed, one column per epoch.
+
+    Chapter: choosing_rate
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"table must be a pandas DataFrame of stored runs, got {type(table).__name__}")
+    columns = {int(c[len(prefix) + 1:]): c for c in table.columns
+               if c.startswith(f"{prefix}_") and c[len(prefix) + 1:].isdigit()}
+    if not columns:
+        raise ValueError(f"table has no columns {prefix}_<epoch>; it has {list(table.columns)}")
+    mask = np.ones(len(table), dtype=bool)
+    for name, value in settings.items():
+        if name not in table.columns:
+            raise ValueError(f"table lacks the column {name!r}")
+        mask &= (table[name] == value).to_numpy()
+    rows = table[mask]
+    if rows.empty:
+        raise ValueError(f"no stored run matches {settings}")
+    if rows["seed"].duplicated().any():
+        raise ValueError(f"the settings {settings} match several runs per seed: name every setting that varies")
+    epochs = sorted(columns)
+    out = rows.set_index("seed").sort_index()[[columns[e] for e in epochs]]
+    out.columns = epochs
+    return out.astype(float)
+
+
 def best_checkpoints(table: pd.DataFrame, *, prefix: str, epochs: int, **settings: Any) -> pd.DataFrame:
     """Per seed, the epoch of the lowest `prefix`_k reading, that reading, the last one, and the mean from the third on.
 
@@ -30,37 +58,24 @@ def best_checkpoints(table: pd.DataFrame, *, prefix: str, epochs: int, **setting
     `best_epoch`, `best`, `final` and `plateau` (the mean of the readings from the third checkpoint on).
     Chapter: choosing_rate
     """
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"table must be a pandas DataFrame of stored runs, got {type(table).__name__}")
     epochs = check_count(epochs, "epochs")
-    columns = sorted((c for c in table.columns if c.startswith(f"{prefix}_") and c[len(prefix) + 1:].isdigit()),
-                     key=lambda c: int(c[len(prefix) + 1:]))
-    if len(columns) < 3:
+    readings = curves(table, prefix, **settings)
+    count = len(readings.columns)
+    if count < 3:
         raise ValueError(f"table needs at least three checkpoint columns {prefix}_1, {prefix}_2, …; "
                          f"it has {list(table.columns)}")
-    if [int(c[len(prefix) + 1:]) for c in columns] != list(range(1, len(columns) + 1)):
-        raise ValueError(f"the checkpoint columns must run {prefix}_1 … {prefix}_K without gaps, got {columns}")
-    if epochs % len(columns):
-        raise ValueError(f"{epochs} epochs do not split into {len(columns)} equal checkpoints")
-    missing = [name for name in ("seed", *settings) if name not in table.columns]
-    if missing:
-        raise ValueError(f"table lacks the columns {missing}")
-    mask = np.ones(len(table), dtype=bool)
-    for name, value in settings.items():
-        mask &= (table[name] == value).to_numpy()
-    rows = table[mask]
-    if rows.empty:
-        raise ValueError(f"no stored run matches {settings}")
-    if rows["seed"].duplicated().any():
-        raise ValueError(f"the settings {settings} match several runs per seed: name every setting that varies")
-    curves = rows.set_index("seed").sort_index()[columns].to_numpy(dtype=float)
-    step = epochs // len(columns)
+    if list(readings.columns) != list(range(1, count + 1)):
+        raise ValueError(f"the checkpoint columns must run {prefix}_1 … {prefix}_K without gaps, got "
+                         f"{[f'{prefix}_{k}' for k in readings.columns]}")
+    if epochs % count:
+        raise ValueError(f"{epochs} epochs do not split into {count} equal checkpoints")
+    values = readings.to_numpy()
     return pd.DataFrame({
-        "best_epoch": (curves.argmin(axis=1) + 1) * step,
-        "best": curves.min(axis=1),
-        "final": curves[:, -1],
-        "plateau": curves[:, 2:].mean(axis=1),
-    }, index=rows.set_index("seed").sort_index().index)
+        "best_epoch": (values.argmin(axis=1) + 1) * (epochs // count),
+        "best": values.min(axis=1),
+        "final": values[:, -1],
+        "plateau": values[:, 2:].mean(axis=1),
+    }, index=readings.index)
 
 
 def summary_table(rows: Sequence[tuple[str, str, PairedDifference, str]]) -> pd.DataFrame:

@@ -345,5 +345,19 @@ SWEEPS |= {
             parameters={"dataset": "mnist5k", "train_size": 1000, "layers": 2, "width": 256, "epochs": 40,
                         "every": 4, "lr": 0.05, "momentum": 0.9, "batch_size": 100, "rate": 0.5, "switch": 0.25},
         ),
+        Sweep(
+            name="rate_early",
+            title="Early dropout, step and linear, two rates: rate_schedule's small MLP and a narrower one, MNIST-1D",
+            run="utils.chapters.choosing_rate_early:early_run",
+            grid=tuple({"network": n, "schedule": "none", "rate": 0.0} for n in ("small", "narrow"))
+            + tuple({"network": n, "schedule": s, "rate": r} for n in ("small", "narrow")
+                    for s in ("standard", "early", "early_linear") for r in (0.1, 0.3)),
+            seeds=tuple(range(12)),
+            metrics=(*(f"{split}_{m}_{e}" for split in ("train", "test") for m in ("error", "loss")
+                       for e in range(3, 31, 3)), "val_error"),
+            parameters={"dataset": "mnist1d", "epochs": 30, "every": 3, "lr": 0.05, "momentum": 0.9,
+                        "batch_size": 100, "switch": 0.25,
+                        "networks": {"small": {"width": 32, "layers": 2}, "narrow": {"width": 8, "layers": 2}}},
+        ),
     )
 }

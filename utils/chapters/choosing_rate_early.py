@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from torch import nn
-
 from utils.chapters.choosing_rate_late import checkpoints
 from utils.chapters.choosing_rate_sweeps import SCHEDULES, schedule_rates, train_scheduled
 from utils.checks import check_count, check_rate
 from utils.data import load_dataset
 from utils.seeding import seed_everything
+from utils.torch_models import make_mlp
 from utils.training import evaluate
 
 EARLY_SCHEDULES: tuple[str, ...] = ("none", "standard", "early", "early_linear")
@@ -59,11 +58,8 @@ def early_run(s: Mapping[str, Any], seed: int) -> dict[str, Any]:
     splits = {"train": (data.x_train, data.y_train), "test": (data.x_test, data.y_test)}
     rates = early_rates(s["schedule"], float(s["rate"]), epochs, int(round(epochs * float(s["switch"]))))
     seed_everything(seed)
-    widths = [int(network["width"])] * int(network["layers"])
-    layers: list[nn.Module] = []
-    for width_in, width_out in zip([data.x_train.shape[1], *widths], widths, strict=False):
-        layers += [nn.Linear(width_in, width_out), nn.ReLU(), nn.Dropout(0.0)]
-    model = nn.Sequential(*layers, nn.Linear(widths[-1], 10))
+    hidden = [int(network["width"])] * int(network["layers"])
+    model = make_mlp(data.x_train.shape[1], hidden, 10, drop_rate=max(rates))  # train_scheduled sets each rate
     metrics: dict[str, Any] = {}
 
     def record(epoch: int) -> None:
